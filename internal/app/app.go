@@ -1,0 +1,128 @@
+// Package app wires scry together: configuration, the supervised children
+// (Xvfb, Chromium, x11vnc) and the two doors (CDP bridge, noVNC).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/dataplanelabs/scry/internal/config"
+)
+
+// ExitError carries the exit code main should use.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=...".
+var Version = "dev"
+
+// Run is scry's whole life: it returns when scry should exit.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			usage(stdout)
+			return nil
+		case "-version", "--version", "version":
+			fmt.Fprintln(stdout, "scry", Version)
+			return nil
+		default:
+			usage(stderr)
+			return &ExitError{Code: 2, Err: fmt.Errorf("unknown argument %q: scry is configured through the environment (see above)", args[0])}
+		}
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return &ExitError{Code: 2, Err: fmt.Errorf("configuration: %w\n(run scry --help for every variable and its default)", err)}
+	}
+	log := newLogger(stderr, cfg)
+	s := &scry{cfg: cfg, log: log, getenv: getenv}
+	return s.run(ctx)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `scry %s: a persistent, logged-in, agent-drivable browser.
+
+scry runs Xvfb, one headful Chromium and x11vnc, and serves two doors:
+CDP for agents on CDP_PORT, and noVNC for a human on NOVNC_PORT.
+It is configured only through the environment:
+
+`, Version)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tPURPOSE")
+	for _, v := range config.Vars {
+		def := v.Default
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Purpose)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+CDP is root-equivalent access to every account this browser is logged into:
+never publish CDP_PORT or NOVNC_PORT beyond 127.0.0.1 or a ClusterIP.
+`)
+}
+
+func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(cfg.LogLevel) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// childCredential decides who the children run as. As root, scry drops them
+// to CHILD_UID so Chromium keeps its sandbox; otherwise they run as scry.
+func childCredential(cfg *config.Config) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	if cfg.ChildUID == 0 {
+		return nil, errors.New("CHILD_UID=0: Chromium refuses to run as root with its sandbox on; set CHILD_UID to an unprivileged uid such as 1000")
+	}
+	return &syscall.Credential{Uid: uint32(cfg.ChildUID), Gid: uint32(cfg.ChildGID), NoSetGroups: true}, nil
+}
+
+// childEnv is the children's environment: scry's, minus its secrets, plus
+// the display and a home the child uid can write.
+func childEnv(getenv func(string) string, display, home string) []string {
+	secret := map[string]bool{"VNC_PASSWORD": true, "CDP_TOKEN": true}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if secret[k] || k == "DISPLAY" || (home != "" && (k == "HOME" || strings.HasPrefix(k, "XDG_"))) {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "DISPLAY="+display)
+	if home != "" {
+		env = append(env, "HOME="+home)
+	}
+	return env
+}
+
+func lookPath(name string) (string, error) { return exec.LookPath(name) }

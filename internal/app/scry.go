@@ -1,0 +1,302 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/browser"
+	"github.com/dataplanelabs/scry/internal/cdpproxy"
+	"github.com/dataplanelabs/scry/internal/config"
+	"github.com/dataplanelabs/scry/internal/display"
+	"github.com/dataplanelabs/scry/internal/profile"
+	"github.com/dataplanelabs/scry/internal/supervise"
+)
+
+type scry struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	getenv func(string) string
+
+	cred     *syscall.Credential
+	env      []string
+	runtime  string // private temp dir: child HOME, VNC password file
+	xvfb     *supervise.Process
+	chromium *supervise.Process
+	lock     *profile.Lock
+	servers  []*server
+	proxy    *cdpproxy.Proxy
+	stops    []func(context.Context) // background components, stopped in reverse
+}
+
+func (s *scry) internalCDP() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.CDPInternalPort))
+}
+
+func (s *scry) run(ctx context.Context) (err error) {
+	s.log.Info("scry starting", "version", Version, "profile_dir", s.cfg.ProfileDir, "display", s.cfg.Display,
+		"screen", s.cfg.Screen.String(), "cdp_port", s.cfg.CDPPort, "novnc_port", s.cfg.NoVNCPort)
+	defer s.cleanup()
+
+	bootCtx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
+	err = s.start(bootCtx)
+	cancel()
+	if err != nil {
+		s.shutdown()
+		if ctx.Err() != nil {
+			s.log.Info("start-up interrupted by signal")
+			return nil
+		}
+		return &ExitError{Code: 1, Err: fmt.Errorf("start-up failed: %w", err)}
+	}
+	s.log.Info("scry ready", "cdp", fmt.Sprintf("http://127.0.0.1:%d/json/version", s.cfg.CDPPort),
+		"novnc", fmt.Sprintf("http://127.0.0.1:%d/", s.cfg.NoVNCPort), "chromium_pid", s.chromium.Pid())
+
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutdown requested")
+		s.shutdown()
+		return nil
+	case <-s.chromium.Done():
+		code := s.chromium.ExitCode()
+		if code == 0 {
+			code = 1 // the browser must never end on its own
+		}
+		cause := s.chromium.Err()
+		if cause == nil {
+			cause = errors.New("chromium exited with status 0 (its last window was closed?)")
+		}
+		s.log.Error("chromium exited; stopping so the orchestrator restarts the container", "err", cause, "exit_code", code)
+		s.shutdown()
+		return &ExitError{Code: code, Err: fmt.Errorf("chromium ended: %w", cause)}
+	}
+}
+
+func (s *scry) start(ctx context.Context) error {
+	cfg := s.cfg
+	var err error
+	if s.cred, err = childCredential(cfg); err != nil {
+		return err
+	}
+	chromiumPath, err := cfg.LookupChromium(lookPath)
+	if err != nil {
+		return err
+	}
+	xvfbPath, err := lookPath("Xvfb")
+	if err != nil {
+		return errors.New("Xvfb not found in PATH: install Debian's xvfb package (apt-get install xvfb)")
+	}
+	for _, p := range []struct {
+		name string
+		port int
+		addr string
+	}{
+		{"CDP_PORT", cfg.CDPPort, ""},
+		{"CDP_INTERNAL_PORT", cfg.CDPInternalPort, "127.0.0.1"},
+		{"NOVNC_PORT", cfg.NoVNCPort, ""},
+		{"VNC_PORT", cfg.VNCPort, "127.0.0.1"},
+	} {
+		if err := portFree(p.addr, p.port); err != nil {
+			return fmt.Errorf("%s=%d is already in use (%v): stop whatever listens there or choose another port", p.name, p.port, err)
+		}
+	}
+
+	// A private runtime directory for the children: their HOME, and the
+	// VNC password file, which must never sit in the profile.
+	if s.runtime, err = os.MkdirTemp("", "scry-run-"); err != nil {
+		return fmt.Errorf("create runtime dir: %w", err)
+	}
+	home := ""
+	if s.cred != nil {
+		home = filepath.Join(s.runtime, "home")
+		if err := os.Mkdir(home, 0o700); err != nil {
+			return fmt.Errorf("create child home: %w", err)
+		}
+		for _, d := range []string{s.runtime, home} {
+			if err := os.Chown(d, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+				return fmt.Errorf("give %s to uid %d: %w", d, s.cred.Uid, err)
+			}
+		}
+		s.log.Info("running as root: children run as an unprivileged uid so Chromium keeps its sandbox", "uid", s.cred.Uid, "gid", s.cred.Gid)
+	}
+	s.env = childEnv(s.getenv, cfg.Display, home)
+
+	// The profile: scry's own lock first, so two scrys never share it.
+	if s.lock, err = profile.Acquire(cfg.ProfileDir); err != nil {
+		return err
+	}
+	uid, gid := -1, -1
+	if s.cred != nil {
+		uid, gid = int(s.cred.Uid), int(s.cred.Gid)
+	}
+	if err := profile.Prepare(s.log, cfg.ProfileDir, uid, gid); err != nil {
+		return err
+	}
+	if err := profile.MarkCleanExit(cfg.ProfileDir); err != nil {
+		s.log.Warn("could not mark the profile's last exit clean; Chromium may offer to restore pages", "err", err)
+	}
+
+	// Xvfb.
+	if err := display.PrepareSocketDir(); err != nil {
+		return err
+	}
+	if err := display.CheckFree(cfg.Display); err != nil {
+		return err
+	}
+	s.log.Info("starting xvfb", "display", cfg.Display, "screen", cfg.Screen.String())
+	s.xvfb, err = supervise.Start(supervise.Spec{
+		Name: "xvfb", Path: xvfbPath, Args: display.Args(cfg.Display, cfg.Screen),
+		Env: s.env, Credential: s.cred, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := display.WaitReady(ctx, cfg.Display, s.xvfb); err != nil {
+		return err
+	}
+	s.log.Info("xvfb ready", "pid", s.xvfb.Pid())
+
+	// Chromium.
+	s.log.Info("starting chromium", "path", chromiumPath, "extra_flags", len(cfg.ChromeExtraFlags))
+	s.chromium, err = supervise.Start(supervise.Spec{
+		Name: "chromium", Path: chromiumPath, Args: browser.Flags(cfg),
+		Env: s.env, Dir: s.runtime, Credential: s.cred, Logger: s.log,
+		// If scry dies without a stop, Chromium still gets to flush.
+		DeathSignal: syscall.SIGTERM,
+		Classify:    browser.ClassifyOutput,
+	})
+	if err != nil {
+		return err
+	}
+	v, err := browser.WaitCDP(ctx, s.internalCDP(), s.chromium)
+	if err != nil {
+		return err
+	}
+	s.log.Info("chromium ready", "pid", s.chromium.Pid(), "browser", v.Browser)
+
+	// The agent door.
+	s.proxy = cdpproxy.New(cdpproxy.Config{
+		Backend: s.internalCDP(),
+		Policy:  cdpproxy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins},
+		Logger:  s.log.With("door", "cdp"),
+	})
+	srv, err := listenAndServe(s.log.With("door", "cdp"), "cdp", net.JoinHostPort("", strconv.Itoa(cfg.CDPPort)), s.proxy)
+	if err != nil {
+		return fmt.Errorf("open the agent door: %w", err)
+	}
+	s.servers = append(s.servers, srv)
+	s.log.Info("agent door open", "addr", srv.Addr(), "allowed_hosts", cfg.CDPAllowedHosts, "allowed_origins", cfg.CDPAllowedOrigins)
+	return nil
+}
+
+// shutdown stops everything in order within SHUTDOWN_TIMEOUT: doors first,
+// then Chromium through CDP so the profile is flushed, then signals, then
+// the display.
+func (s *scry) shutdown() {
+	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for _, srv := range s.servers {
+		srv.Shutdown(ctx, 2*time.Second)
+	}
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i](ctx)
+	}
+	if s.chromium != nil {
+		if !s.chromium.Exited() {
+			// Leave a third of the budget for signals and the display.
+			closeCtx, c := context.WithTimeout(ctx, time.Until(deadline)*2/3)
+			err := browser.Close(closeCtx, s.internalCDP(), s.chromium)
+			c()
+			if err != nil {
+				s.log.Warn("graceful close failed; signalling chromium", "err", err)
+			} else {
+				s.log.Info("chromium closed cleanly")
+			}
+		}
+		if err := s.chromium.Stop(ctx, time.Until(deadline)/2); err != nil {
+			s.log.Error("stop chromium", "err", err)
+		}
+	}
+	if s.xvfb != nil {
+		if err := s.xvfb.Stop(ctx, 2*time.Second); err != nil {
+			s.log.Error("stop xvfb", "err", err)
+		}
+	}
+}
+
+func (s *scry) cleanup() {
+	if s.runtime != "" {
+		_ = os.RemoveAll(s.runtime)
+	}
+	s.lock.Release()
+}
+
+func portFree(host string, port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+// server is one door's HTTP server.
+type server struct {
+	name string
+	log  *slog.Logger
+	l    net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// listenAndServe opens a door: TCP keepalive on accepted connections (the
+// design's 30 s / 10 s / 3), a bound on reading request headers, and no
+// other timeouts, because hijacked WebSocket streams must never idle out.
+func listenAndServe(log *slog.Logger, name, addr string, h http.Handler) (*server, error) {
+	lc := net.ListenConfig{KeepAliveConfig: cdpproxy.KeepAlive}
+	l, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		name: name, log: log, l: l, done: make(chan struct{}),
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		},
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+func (s *server) Addr() string { return s.l.Addr().String() }
+
+// Shutdown stops accepting, lets in-flight requests finish within grace,
+// then closes what is left.
+func (s *server) Shutdown(ctx context.Context, grace time.Duration) {
+	sctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		_ = s.srv.Close()
+	}
+	<-s.done
+}

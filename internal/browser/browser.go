@@ -1,0 +1,125 @@
+// Package browser knows how scry runs Chromium: its flags, how to tell it is
+// ready, and how to close it without losing the profile's last writes.
+package browser
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/cdp"
+	"github.com/dataplanelabs/scry/internal/config"
+	"github.com/dataplanelabs/scry/internal/supervise"
+)
+
+// DesignFlags are the original design's flags for a headful browser that is
+// never in the foreground and has no GPU. They are part of the contract.
+var DesignFlags = []string{
+	"--disable-dev-shm-usage",
+	"--disable-gpu",
+	"--disable-background-timer-throttling",
+	"--disable-backgrounding-occluded-windows",
+	"--disable-renderer-backgrounding",
+}
+
+// Flags returns Chromium's command line (without the binary): the design's
+// flags, the profile and loopback CDP port, no first-run UI, a window that
+// fills the Xvfb screen exactly (there is no window manager to maximise it),
+// and the user's extra flags last so they win.
+func Flags(c *config.Config) []string {
+	flags := append([]string{}, DesignFlags...)
+	flags = append(flags,
+		"--user-data-dir="+c.ProfileDir,
+		"--remote-debugging-address=127.0.0.1",
+		"--remote-debugging-port="+strconv.Itoa(c.CDPInternalPort),
+		"--no-first-run",
+		"--no-default-browser-check",
+		// A stable cookie encryption key whatever desktop keyring the
+		// environment has or lacks, so cookies decrypt after a restart.
+		"--password-store=basic",
+		// The profile's last exit is marked clean before launch; this is
+		// the belt to that: never ask to restore pages after a crash.
+		"--hide-crash-restore-bubble",
+		"--window-position=0,0",
+		fmt.Sprintf("--window-size=%d,%d", c.Screen.Width, c.Screen.Height),
+	)
+	return append(flags, c.ChromeExtraFlags...)
+}
+
+// WaitCDP polls Chromium's loopback DevTools endpoint until it answers, the
+// process exits, or ctx ends.
+func WaitCDP(ctx context.Context, addr string, p *supervise.Process) (*cdp.Version, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		v, err := cdp.GetVersion(ctx, client, addr)
+		if err == nil {
+			return v, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("chromium's CDP on %s did not answer: %w (last: %v)", addr, ctx.Err(), last)
+		case <-p.Done():
+			return nil, fmt.Errorf("chromium exited during start-up: %w", p.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Close asks Chromium to close through CDP (Browser.close), which flushes
+// cookies and storage to the profile like a user quitting, and waits for the
+// process to exit. The caller falls back to signals if this fails.
+func Close(ctx context.Context, addr string, p *supervise.Process) error {
+	if p.Exited() {
+		return nil
+	}
+	v, err := cdp.GetVersion(ctx, &http.Client{Timeout: 3 * time.Second}, addr)
+	if err != nil {
+		return fmt.Errorf("browser.close: %w", err)
+	}
+	conn, err := cdp.Dial(ctx, v.WebSocketDebuggerURL)
+	if err != nil {
+		return fmt.Errorf("browser.close: %w", err)
+	}
+	defer conn.Close()
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = conn.Call(callCtx, "Browser.close", nil, nil)
+	cancel()
+	if err != nil {
+		// Chrome may drop the socket before answering; the exit below
+		// is the real confirmation.
+		select {
+		case <-p.Done():
+			return nil
+		default:
+		}
+	}
+	select {
+	case <-p.Done():
+		return nil
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("chromium still running after Browser.close: %w", ctx.Err()))
+	}
+}
+
+// ClassifyOutput sorts Chromium's stderr: its complaints about the missing
+// desktop bus and similar container facts go to debug, fatal lines to
+// error, the rest to info.
+func ClassifyOutput(line string) slog.Level {
+	switch {
+	case strings.Contains(line, ":FATAL:") || strings.Contains(line, "FATAL"):
+		return slog.LevelError
+	case strings.Contains(line, "dbus") || strings.Contains(line, "D-Bus") ||
+		strings.Contains(line, "Fontconfig") || strings.Contains(line, "unexpected operator"):
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}

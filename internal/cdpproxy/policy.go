@@ -1,0 +1,66 @@
+package cdpproxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Policy keeps Chrome's own protections on a bridge that must answer to
+// other hosts' names: the Host check that stops DNS rebinding, and the
+// Origin check that stops web pages from opening CDP WebSockets.
+type Policy struct {
+	// AllowedHosts are names accepted in the Host header besides IP
+	// literals and localhost: "scry-0.scry" (any port) or "scry:9222".
+	AllowedHosts []string
+	// AllowedOrigins are Origin values accepted; "*" accepts any.
+	AllowedOrigins []string
+}
+
+// ErrHost and ErrOrigin classify refusals (for metrics and tests).
+var (
+	ErrHost   = errors.New("host not allowed")
+	ErrOrigin = errors.New("origin not allowed")
+)
+
+// CheckHost accepts an empty Host (HTTP/1.0), IP literals, localhost, and
+// the configured names. Anything else could be a DNS name an attacker's page
+// re-pointed at this machine.
+func (p *Policy) CheckHost(hostport string) error {
+	if hostport == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport // no port
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if net.ParseIP(h) != nil || h == "localhost" {
+		return nil
+	}
+	full := strings.ToLower(hostport)
+	for _, a := range p.AllowedHosts {
+		a = strings.ToLower(a)
+		if a == host || a == full || strings.TrimSuffix(a, ".") == host {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: Host header %q is not an IP address, localhost, or a name in CDP_ALLOWED_HOSTS; "+
+		"add the name agents use (e.g. CDP_ALLOWED_HOSTS=%s) — this check stops DNS rebinding", ErrHost, hostport, host)
+}
+
+// CheckOrigin accepts requests without an Origin (CDP libraries send none)
+// and the configured origins. A browser page always sends one.
+func (p *Policy) CheckOrigin(origin string) error {
+	if origin == "" {
+		return nil
+	}
+	for _, a := range p.AllowedOrigins {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: Origin %q may not use CDP; list it in CDP_ALLOWED_ORIGINS if a web page really must drive this browser", ErrOrigin, origin)
+}

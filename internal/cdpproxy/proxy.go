@@ -1,0 +1,438 @@
+// Package cdpproxy is the agent door: a CDP bridge in front of Chromium's
+// loopback DevTools port.
+//
+// A plain TCP relay cannot serve agents on other hosts: Chrome refuses Host
+// headers that are not an IP or localhost, and it builds webSocketDebuggerUrl
+// from the Host it was sent. The bridge sends Chrome the Host it accepts,
+// rewrites the discovery answers to the address the client used, and keeps
+// Chrome's protections (Host allow-list against DNS rebinding, Origin check
+// against web pages) in front. WebSocket streams are then spliced through
+// byte for byte, with TCP keepalive on both legs and no idle timeout: a CDP
+// socket that sits quiet for hours is healthy.
+package cdpproxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// KeepAlive is the design's socat setting: probe after 30 s idle, every
+// 10 s, give up after 3 missed probes.
+var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
+
+// maxDiscoveryBody bounds a discovery answer scry buffers to rewrite.
+const maxDiscoveryBody = 32 << 20
+
+// Config configures a Proxy.
+type Config struct {
+	// Backend is Chromium's loopback DevTools address, "127.0.0.1:9223".
+	Backend string
+	Policy  Policy
+	Logger  *slog.Logger
+	// KeepAlive applies to the leg to Chromium; the listener sets the
+	// client leg's. Zero value means the design's KeepAlive.
+	KeepAlive net.KeepAliveConfig
+	// DialTimeout bounds connecting to Chromium; zero means 5 s.
+	DialTimeout time.Duration
+	// Observer, if not nil, is told about connections and refusals.
+	Observer Observer
+}
+
+// Observer receives events for metrics and access logs.
+type Observer interface {
+	Refused(reason string)
+	ConnOpened()
+	ConnClosed(d time.Duration, fromClient, toClient int64)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Refused(string)                       {}
+func (nopObserver) ConnOpened()                          {}
+func (nopObserver) ConnClosed(time.Duration, int64, int64) {}
+
+// Proxy is an http.Handler serving the agent door.
+type Proxy struct {
+	cfg       Config
+	log       *slog.Logger
+	obs       Observer
+	dialer    net.Dialer
+	transport *http.Transport
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	nextID atomic.Uint64
+}
+
+// New returns a Proxy for cfg.
+func New(cfg Config) *Proxy {
+	if cfg.KeepAlive == (net.KeepAliveConfig{}) {
+		cfg.KeepAlive = KeepAlive
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Proxy{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		obs:    cfg.Observer,
+		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAliveConfig: cfg.KeepAlive},
+		conns:  map[net.Conn]struct{}{},
+	}
+	if p.obs == nil {
+		p.obs = nopObserver{}
+	}
+	p.transport = &http.Transport{
+		DialContext:           p.dialer.DialContext,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		DisableCompression:    true,
+	}
+	return p
+}
+
+// ServeHTTP applies the policy, then forwards discovery requests or splices
+// WebSocket upgrades through to Chromium.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := p.cfg.Policy.CheckHost(r.Host); err != nil {
+		p.refuse(w, r, "host", http.StatusForbidden, err)
+		return
+	}
+	if err := p.cfg.Policy.CheckOrigin(r.Header.Get("Origin")); err != nil {
+		p.refuse(w, r, "origin", http.StatusForbidden, err)
+		return
+	}
+	if isUpgrade(r) {
+		p.serveWebSocket(w, r)
+		return
+	}
+	p.serveHTTP(w, r)
+}
+
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
+	p.obs.Refused(reason)
+	p.log.Warn("refused", "reason", reason, "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
+	http.Error(w, err.Error(), code)
+}
+
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// publicHost is the host:port the client used to reach scry, for the URLs
+// handed back to it.
+func publicHost(r *http.Request) string {
+	if r.Host != "" {
+		return r.Host
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return a.String()
+	}
+	return "127.0.0.1"
+}
+
+func wsScheme(r *http.Request) string {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return "wss"
+	}
+	return "ws"
+}
+
+// hopHeaders are per-connection headers a proxy must not forward.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// outgoing prepares the request Chrome sees: its own loopback Host, no
+// Origin (already checked here; Chrome would refuse it), no credentials
+// meant for scry.
+func (p *Proxy) outgoing(r *http.Request) *http.Request {
+	out := r.Clone(r.Context())
+	out.URL.Scheme = "http"
+	out.URL.Host = p.cfg.Backend
+	out.Host = p.cfg.Backend
+	out.RequestURI = ""
+	out.Header.Del("Origin")
+	out.Header.Del("Authorization")
+	out.Header.Del("X-Forwarded-Proto")
+	q := out.URL.Query()
+	if q.Has("token") {
+		q.Del("token")
+		out.URL.RawQuery = q.Encode()
+	}
+	return out
+}
+
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	out := p.outgoing(r)
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	resp, err := p.transport.RoundTrip(out)
+	if err != nil {
+		p.log.Warn("chromium did not answer", "path", r.URL.Path, "err", err)
+		http.Error(w, "chromium's DevTools endpoint did not answer; scry's log says why", http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range hopHeaders {
+		resp.Header.Del(h)
+	}
+	if rewritten(r.URL.Path) && resp.StatusCode == http.StatusOK {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryBody))
+		if err != nil {
+			http.Error(w, "reading chromium's answer failed", http.StatusBadGateway)
+			return
+		}
+		if nb, err := Rewrite(body, publicHost(r), wsScheme(r), p.tokenQuery(r)); err != nil {
+			p.log.Warn("cannot rewrite discovery answer; passing it through", "path", r.URL.Path, "err", err)
+		} else {
+			body = nb
+		}
+		copyHeader(w.Header(), resp.Header)
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+		return
+	}
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// tokenQuery returns the query to add to rewritten WebSocket URLs: the
+// token the client presented, so a client that only knows the HTTP URL
+// can follow the WebSocket URL it is handed.
+func (p *Proxy) tokenQuery(r *http.Request) url.Values {
+	tok := r.URL.Query().Get("token")
+	if tok == "" {
+		if h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			tok = strings.TrimSpace(h)
+		}
+	}
+	if tok == "" || !TokenRequired(r.Context()) {
+		return nil
+	}
+	return url.Values{"token": {tok}}
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		dst[k] = append(dst[k][:0:0], vs...)
+	}
+}
+
+// serveWebSocket hands the upgrade to Chromium and, once it agrees, splices
+// the two TCP connections together byte for byte.
+func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	id := p.nextID.Add(1)
+	log := p.log.With("conn", id, "client", r.RemoteAddr, "path", r.URL.Path)
+	backend, err := p.dialer.DialContext(r.Context(), "tcp", p.cfg.Backend)
+	if err != nil {
+		log.Warn("dial chromium failed", "err", err)
+		http.Error(w, "chromium's DevTools endpoint is not reachable; scry's log says why", http.StatusBadGateway)
+		return
+	}
+	out := p.outgoing(r)
+	out.Body, out.ContentLength = nil, 0
+	_ = backend.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := out.Write(backend); err != nil {
+		backend.Close()
+		log.Warn("forward upgrade failed", "err", err)
+		http.Error(w, "forwarding the upgrade to chromium failed", http.StatusBadGateway)
+		return
+	}
+	br := bufio.NewReader(backend)
+	resp, err := http.ReadResponse(br, out)
+	if err != nil {
+		backend.Close()
+		log.Warn("chromium did not answer the upgrade", "err", err)
+		http.Error(w, "chromium did not answer the WebSocket upgrade", http.StatusBadGateway)
+		return
+	}
+	_ = backend.SetDeadline(time.Time{})
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer backend.Close()
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		log.Info("chromium refused the upgrade", "status", resp.StatusCode, "body", strings.TrimSpace(string(body)))
+		copyHeader(w.Header(), resp.Header)
+		w.Header().Del("Content-Length")
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+		return
+	}
+	client, crw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		backend.Close()
+		log.Error("hijack failed", "err", err)
+		return
+	}
+	if err := resp.Write(crw); err == nil {
+		err = crw.Flush()
+	}
+	if err != nil {
+		client.Close()
+		backend.Close()
+		return
+	}
+	if !p.track(client, backend) {
+		client.Close()
+		backend.Close()
+		return
+	}
+	defer p.untrack(client, backend)
+
+	start := time.Now()
+	p.obs.ConnOpened()
+	log.Info("cdp connection opened")
+	up, down, reason := splice(client, crw.Reader, backend, br)
+	d := time.Since(start)
+	p.obs.ConnClosed(d, up, down)
+	log.Info("cdp connection closed", "duration", d.Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "reason", reason)
+}
+
+// splice copies both ways until both directions are done: client→chromium
+// and chromium→client, each passing its end on with a half-close. Bytes
+// already buffered by the HTTP readers go first. It returns the byte counts
+// and why it ended.
+func splice(client net.Conn, clientBuf *bufio.Reader, backend net.Conn, backendBuf *bufio.Reader) (up, down int64, reason string) {
+	type result struct {
+		dir string
+		n   int64
+		err error
+	}
+	results := make(chan result, 2)
+	copyDir := func(dir string, dst net.Conn, srcBuf *bufio.Reader, src net.Conn) {
+		var n int64
+		var err error
+		if k := srcBuf.Buffered(); k > 0 {
+			var b []byte
+			b, _ = srcBuf.Peek(k)
+			var m int
+			m, err = dst.Write(b)
+			n += int64(m)
+		}
+		if err == nil {
+			var m int64
+			m, err = io.Copy(dst, src) // splice(2) between TCP sockets
+			n += m
+		}
+		closeWrite(dst)
+		results <- result{dir, n, err}
+	}
+	go copyDir("client->chromium", backend, clientBuf, client)
+	go copyDir("chromium->client", client, backendBuf, backend)
+
+	first := <-results
+	reason = first.dir + " ended"
+	if first.err != nil && !errors.Is(first.err, net.ErrClosed) {
+		reason = first.dir + ": " + first.err.Error()
+	}
+	// The other side normally follows the half-close at once; don't let a
+	// peer that never does hold the connection forever.
+	t := time.AfterFunc(30*time.Second, func() {
+		client.Close()
+		backend.Close()
+	})
+	second := <-results
+	t.Stop()
+	client.Close()
+	backend.Close()
+	for _, r := range []result{first, second} {
+		if r.dir == "client->chromium" {
+			up = r.n
+		} else {
+			down = r.n
+		}
+	}
+	return up, down, reason
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+func (p *Proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (p *Proxy) untrack(cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		delete(p.conns, c)
+	}
+}
+
+// Open returns the number of WebSocket connections being spliced.
+func (p *Proxy) Open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns) / 2
+}
+
+// Close ends every spliced WebSocket connection and refuses new ones.
+// http.Server.Shutdown does not see hijacked connections; this does.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	p.closed = true
+	conns := p.conns
+	p.conns = map[net.Conn]struct{}{}
+	p.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+	p.transport.CloseIdleConnections()
+}
+
+type ctxKey struct{}
+
+// WithTokenRequired marks a request's context as authenticated by token, so
+// rewritten URLs carry the token on.
+func WithTokenRequired(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ctxKey{}, true)
+}
+
+// TokenRequired reports whether the token guard passed this request.
+func TokenRequired(ctx context.Context) bool {
+	v, _ := ctx.Value(ctxKey{}).(bool)
+	return v
+}

@@ -1,0 +1,279 @@
+// Package config reads scry's configuration from the environment.
+//
+// The names and defaults of the original design are a contract: an existing
+// deployment drops scry in where the old image was. Every variable:
+//
+//	PROFILE_DIR          /data          Chromium --user-data-dir; mount a volume here.
+//	DISPLAY              :99            Xvfb display Chromium renders into.
+//	CDP_PORT             9222           Agent door: the CDP bridge, on all interfaces.
+//	CDP_INTERNAL_PORT    9223           Loopback port Chromium binds CDP to.
+//	NOVNC_PORT           6080           Human door: noVNC page and WebSocket bridge.
+//	VNC_PORT             5900           x11vnc, loopback only.
+//	SCREEN               1440x900x24    Xvfb geometry WxHxDEPTH; also the window size.
+//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell.
+//	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
+//	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated).
+//	CDP_ALLOWED_ORIGINS  ""             Origins allowed to open CDP WebSockets ("*" for any).
+//	CHILD_UID            1000           Uid the children run as when scry runs as root.
+//	CHILD_GID            CHILD_UID      Gid the children run as when scry runs as root.
+//	CHROMIUM_PATH        (search)       Chromium binary; default chromium, then chromium-browser.
+//	NOVNC_DIR            /usr/share/novnc  noVNC's static files (Debian package novnc).
+//	SHUTDOWN_TIMEOUT     20s            Bound on a graceful shutdown.
+//	STARTUP_TIMEOUT      120s           Bound on start-up (Xvfb, Chromium, CDP).
+//	LOG_FORMAT           text           text or json.
+//	LOG_LEVEL            info           debug, info, warn or error.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is scry's whole configuration, filled from the environment.
+type Config struct {
+	ProfileDir        string
+	Display           string
+	CDPPort           int
+	CDPInternalPort   int
+	NoVNCPort         int
+	VNCPort           int
+	Screen            Screen
+	ChromeExtraFlags  []string
+	VNCPassword       string
+	CDPAllowedHosts   []string
+	CDPAllowedOrigins []string
+	ChildUID          int
+	ChildGID          int
+	ChromiumPath      string
+	NoVNCDir          string
+	ShutdownTimeout   time.Duration
+	StartupTimeout    time.Duration
+	LogFormat         string
+	LogLevel          string
+}
+
+// Screen is the Xvfb geometry.
+type Screen struct {
+	Width, Height, Depth int
+}
+
+// String renders the screen the way Xvfb's -screen option wants it.
+func (s Screen) String() string {
+	return fmt.Sprintf("%dx%dx%d", s.Width, s.Height, s.Depth)
+}
+
+// Var documents one environment variable for --help.
+type Var struct {
+	Name, Default, Purpose string
+}
+
+// Vars lists every variable scry reads, with its default, in --help order.
+var Vars = []Var{
+	{"PROFILE_DIR", "/data", "Chromium profile (--user-data-dir); mount a volume here"},
+	{"DISPLAY", ":99", "Xvfb display Chromium renders into"},
+	{"CDP_PORT", "9222", "agent door: CDP bridge, all interfaces (publish on 127.0.0.1 or a ClusterIP only)"},
+	{"CDP_INTERNAL_PORT", "9223", "loopback port Chromium binds CDP to"},
+	{"NOVNC_PORT", "6080", "human door: noVNC page and WebSocket-to-VNC bridge"},
+	{"VNC_PORT", "5900", "x11vnc RFB port, loopback only"},
+	{"SCREEN", "1440x900x24", "Xvfb geometry WxHxDEPTH; the browser window fills it"},
+	{"CHROME_EXTRA_FLAGS", "", "extra Chromium flags, split like a shell, appended last"},
+	{"VNC_PASSWORD", "", "VNC password (only 8 characters count); empty leaves the login view open"},
+	{"CDP_ALLOWED_HOSTS", "", "comma-separated Host names accepted on CDP_PORT besides IP literals and localhost"},
+	{"CDP_ALLOWED_ORIGINS", "", "comma-separated Origins allowed on CDP_PORT (\"*\" for any); none by default"},
+	{"CHILD_UID", "1000", "uid the children run as when scry runs as root (the sandbox stays on)"},
+	{"CHILD_GID", "CHILD_UID", "gid the children run as when scry runs as root"},
+	{"CHROMIUM_PATH", "chromium", "Chromium binary (searched in PATH: chromium, chromium-browser)"},
+	{"NOVNC_DIR", "/usr/share/novnc", "noVNC static files (Debian package novnc)"},
+	{"SHUTDOWN_TIMEOUT", "20s", "bound on a graceful shutdown (keep below the orchestrator's grace period)"},
+	{"STARTUP_TIMEOUT", "120s", "bound on start-up before scry gives up"},
+	{"LOG_FORMAT", "text", "text or json"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+}
+
+// FromEnv builds a Config from getenv (os.Getenv in production) and
+// validates it. The error lists every bad variable, not only the first.
+func FromEnv(getenv func(string) string) (*Config, error) {
+	var errs []error
+	port := func(name, def string) int {
+		v := cmp.Or(getenv(name), def)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a port number 1-65535", name, v))
+			return 0
+		}
+		return n
+	}
+	duration := func(name, def string) time.Duration {
+		v := cmp.Or(getenv(name), def)
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 20s", name, v))
+			return 0
+		}
+		return d
+	}
+	id := func(name, def string) int {
+		v := cmp.Or(getenv(name), def)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a numeric id >= 0", name, v))
+			return 0
+		}
+		return n
+	}
+
+	c := &Config{
+		ProfileDir:      cmp.Or(getenv("PROFILE_DIR"), "/data"),
+		Display:         cmp.Or(getenv("DISPLAY"), ":99"),
+		CDPPort:         port("CDP_PORT", "9222"),
+		CDPInternalPort: port("CDP_INTERNAL_PORT", "9223"),
+		NoVNCPort:       port("NOVNC_PORT", "6080"),
+		VNCPort:         port("VNC_PORT", "5900"),
+		VNCPassword:     getenv("VNC_PASSWORD"),
+		ChildUID:        id("CHILD_UID", "1000"),
+		ChromiumPath:    getenv("CHROMIUM_PATH"),
+		NoVNCDir:        cmp.Or(getenv("NOVNC_DIR"), "/usr/share/novnc"),
+		ShutdownTimeout: duration("SHUTDOWN_TIMEOUT", "20s"),
+		StartupTimeout:  duration("STARTUP_TIMEOUT", "120s"),
+		LogFormat:       cmp.Or(getenv("LOG_FORMAT"), "text"),
+		LogLevel:        cmp.Or(getenv("LOG_LEVEL"), "info"),
+	}
+	c.ChildGID = id("CHILD_GID", strconv.Itoa(c.ChildUID))
+
+	screen := cmp.Or(getenv("SCREEN"), "1440x900x24")
+	if s, err := ParseScreen(screen); err != nil {
+		errs = append(errs, fmt.Errorf("SCREEN=%q: %w", screen, err))
+	} else {
+		c.Screen = s
+	}
+
+	flags, err := SplitWords(getenv("CHROME_EXTRA_FLAGS"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS=%q: %w", getenv("CHROME_EXTRA_FLAGS"), err))
+	}
+	c.ChromeExtraFlags = flags
+	c.CDPAllowedHosts = splitList(getenv("CDP_ALLOWED_HOSTS"))
+	c.CDPAllowedOrigins = splitList(getenv("CDP_ALLOWED_ORIGINS"))
+
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	if !validDisplay(c.Display) {
+		errs = append(errs, fmt.Errorf("DISPLAY=%q: want :N, a local display number such as :99", c.Display))
+	}
+	if c.ProfileDir == "" || !filepath.IsAbs(c.ProfileDir) {
+		errs = append(errs, fmt.Errorf("PROFILE_DIR=%q: want an absolute path", c.ProfileDir))
+	}
+	ports := []struct {
+		name string
+		n    int
+	}{{"CDP_PORT", c.CDPPort}, {"CDP_INTERNAL_PORT", c.CDPInternalPort}, {"NOVNC_PORT", c.NoVNCPort}, {"VNC_PORT", c.VNCPort}}
+	for i := range ports {
+		for j := i + 1; j < len(ports); j++ {
+			if ports[i].n != 0 && ports[i].n == ports[j].n {
+				errs = append(errs, fmt.Errorf("%s=%d and %s=%d: want different ports", ports[i].name, ports[i].n, ports[j].name, ports[j].n))
+			}
+		}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	for _, h := range c.CDPAllowedHosts {
+		if strings.ContainsAny(h, "/ @") {
+			errs = append(errs, fmt.Errorf("CDP_ALLOWED_HOSTS: %q: want a host name such as scry-0.scry, optionally with :port", h))
+		}
+	}
+	for _, o := range c.CDPAllowedOrigins {
+		if o != "*" && !strings.Contains(o, "://") {
+			errs = append(errs, fmt.Errorf("CDP_ALLOWED_ORIGINS: %q: want an origin such as https://app.example.com, or *", o))
+		}
+	}
+	return errs
+}
+
+// DisplayNumber returns N of DISPLAY=:N.
+func (c *Config) DisplayNumber() int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(c.Display, ":"))
+	return n
+}
+
+func validDisplay(d string) bool {
+	rest, ok := strings.CutPrefix(d, ":")
+	if !ok || rest == "" {
+		return false
+	}
+	n, err := strconv.Atoi(rest)
+	return err == nil && n >= 0 && n < 65536-6000 && strconv.Itoa(n) == rest
+}
+
+// ParseScreen parses WxHxDEPTH.
+func ParseScreen(s string) (Screen, error) {
+	parts := strings.Split(s, "x")
+	if len(parts) != 3 {
+		return Screen{}, errors.New("want WxHxDEPTH such as 1440x900x24")
+	}
+	var n [3]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil || v <= 0 {
+			return Screen{}, errors.New("want WxHxDEPTH such as 1440x900x24")
+		}
+		n[i] = v
+	}
+	scr := Screen{Width: n[0], Height: n[1], Depth: n[2]}
+	if scr.Width < 320 || scr.Height < 240 || scr.Width > 8192 || scr.Height > 8192 {
+		return Screen{}, errors.New("want a width and height between 320x240 and 8192x8192")
+	}
+	switch scr.Depth {
+	case 16, 24:
+	default:
+		return Screen{}, errors.New("want DEPTH 16 or 24")
+	}
+	return scr, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// LookupChromium finds the Chromium binary: CHROMIUM_PATH if set, otherwise
+// the first of the usual names in PATH.
+func (c *Config) LookupChromium(lookPath func(string) (string, error)) (string, error) {
+	if c.ChromiumPath != "" {
+		if _, err := os.Stat(c.ChromiumPath); err != nil {
+			return "", fmt.Errorf("CHROMIUM_PATH=%q: %w", c.ChromiumPath, err)
+		}
+		return c.ChromiumPath, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := lookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("chromium not found in PATH: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH")
+}

@@ -1,0 +1,148 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		ProfileDir: "/data", Display: ":99", CDPPort: 9222, CDPInternalPort: 9223,
+		NoVNCPort: 6080, VNCPort: 5900, Screen: Screen{1440, 900, 24},
+		ChildUID: 1000, ChildGID: 1000, NoVNCDir: "/usr/share/novnc",
+		ShutdownTimeout: 20 * time.Second, StartupTimeout: 120 * time.Second,
+		LogFormat: "text", LogLevel: "info",
+	}
+	if !reflect.DeepEqual(*c, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	}
+	if c.DisplayNumber() != 99 {
+		t.Errorf("DisplayNumber = %d", c.DisplayNumber())
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // substrings of the error
+	}{
+		{"port out of range", map[string]string{"CDP_PORT": "70000"}, []string{`CDP_PORT="70000"`, "1-65535"}},
+		{"port not a number", map[string]string{"VNC_PORT": "vnc"}, []string{`VNC_PORT="vnc"`}},
+		{"port zero", map[string]string{"NOVNC_PORT": "0"}, []string{`NOVNC_PORT="0"`}},
+		{"ports equal", map[string]string{"CDP_PORT": "9223"}, []string{"CDP_PORT=9223 and CDP_INTERNAL_PORT=9223", "different ports"}},
+		{"screen word", map[string]string{"SCREEN": "big"}, []string{`SCREEN="big"`, "WxHxDEPTH"}},
+		{"screen two parts", map[string]string{"SCREEN": "1440x900"}, []string{`SCREEN="1440x900"`}},
+		{"screen depth", map[string]string{"SCREEN": "1440x900x7"}, []string{"DEPTH"}},
+		{"screen tiny", map[string]string{"SCREEN": "10x10x24"}, []string{"between"}},
+		{"display no colon", map[string]string{"DISPLAY": "99"}, []string{`DISPLAY="99"`, ":N"}},
+		{"display remote", map[string]string{"DISPLAY": "host:0"}, []string{`DISPLAY="host:0"`}},
+		{"display screen", map[string]string{"DISPLAY": ":99.0"}, []string{`DISPLAY=":99.0"`}},
+		{"relative profile", map[string]string{"PROFILE_DIR": "data"}, []string{`PROFILE_DIR="data"`, "absolute"}},
+		{"bad quote", map[string]string{"CHROME_EXTRA_FLAGS": `--a="b`}, []string{"CHROME_EXTRA_FLAGS", "unterminated"}},
+		{"log format", map[string]string{"LOG_FORMAT": "xml"}, []string{`LOG_FORMAT="xml"`}},
+		{"log level", map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL="loud"`}},
+		{"duration", map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, []string{`SHUTDOWN_TIMEOUT="soon"`}},
+		{"uid", map[string]string{"CHILD_UID": "-1"}, []string{`CHILD_UID="-1"`}},
+		{"origin", map[string]string{"CDP_ALLOWED_ORIGINS": "example.com"}, []string{"CDP_ALLOWED_ORIGINS", "https://"}},
+		{"two errors", map[string]string{"CDP_PORT": "x", "SCREEN": "y"}, []string{"CDP_PORT", "SCREEN"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := FromEnv(env(tt.env))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLists(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{
+		"CDP_ALLOWED_HOSTS":   " scry-0.scry , scry:9222,,",
+		"CDP_ALLOWED_ORIGINS": "https://a.example, *",
+		"CHILD_UID":           "1234",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"scry-0.scry", "scry:9222"}; !reflect.DeepEqual(c.CDPAllowedHosts, want) {
+		t.Errorf("hosts = %q", c.CDPAllowedHosts)
+	}
+	if want := []string{"https://a.example", "*"}; !reflect.DeepEqual(c.CDPAllowedOrigins, want) {
+		t.Errorf("origins = %q", c.CDPAllowedOrigins)
+	}
+	if c.ChildGID != 1234 {
+		t.Errorf("CHILD_GID defaults to CHILD_UID: got %d", c.ChildGID)
+	}
+}
+
+func TestSplitWords(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"   ", nil},
+		{"--lang=en-US --proxy-server=http://p:3128", []string{"--lang=en-US", "--proxy-server=http://p:3128"}},
+		{`--proxy-server="http://a b"`, []string{"--proxy-server=http://a b"}},
+		{`--a='x "y" z'  --b`, []string{`--a=x "y" z`, "--b"}},
+		{`--a=x\ y`, []string{"--a=x y"}},
+		{`"a\"b\\c\d"`, []string{`a"b\c\d`}},
+		{`'' ""`, []string{"", ""}},
+		{"a\tb\nc", []string{"a", "b", "c"}},
+		{`--user-agent="Mozilla/5.0 (X11; Linux x86_64)"`, []string{"--user-agent=Mozilla/5.0 (X11; Linux x86_64)"}},
+	}
+	for _, tt := range tests {
+		got, err := SplitWords(tt.in)
+		if err != nil {
+			t.Errorf("SplitWords(%q): %v", tt.in, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("SplitWords(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	for _, bad := range []string{`"a`, `'a`, `a\`} {
+		if _, err := SplitWords(bad); err == nil {
+			t.Errorf("SplitWords(%q): want an error", bad)
+		}
+	}
+}
+
+func FuzzSplitWords(f *testing.F) {
+	for _, s := range []string{`--a="b c"`, `'x'`, `a\ b`, `"\"`, "\t\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := SplitWords(s)
+		if err != nil {
+			return
+		}
+		// Words without quotes or blanks or backslashes split back the same way.
+		for _, w := range words {
+			if strings.ContainsAny(w, " \t\n'\"\\") || w == "" {
+				return
+			}
+		}
+		again, err := SplitWords(strings.Join(words, " "))
+		if err != nil || !reflect.DeepEqual(again, words) {
+			t.Fatalf("round trip of %q: %q vs %q (%v)", s, again, words, err)
+		}
+	})
+}

@@ -1,0 +1,367 @@
+// Package novnc is scry's human door: one http.Handler for NOVNC_PORT that
+// serves a page which connects to the screen by itself, noVNC's own files
+// (from Debian's novnc package) and /websockify, a WebSocket-to-TCP bridge
+// to x11vnc that replaces python websockify.
+//
+// Routes:
+//
+//	/            scry's viewer page: connects, scales, asks for the password,
+//	             reconnects; works under a path prefix and through TLS.
+//	/websockify  binary WebSocket frames <-> x11vnc's RFB port.
+//	/vnc.html    noVNC's full manual UI; every other noVNC file is served
+//	             too, without directory listings.
+//
+// The bridge has no idle or read timeout: a viewer watching a still screen
+// is idle, not dead. TCP keepalive (idle 30s, interval 10s, 3 probes) on
+// the x11vnc leg finds dead peers; the HTTP server's listener should use the
+// same KeepAlive config for the viewer leg. Closing a viewer's tab closes
+// only that viewer's bridge; x11vnc and Chromium are untouched.
+package novnc
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultStaticDir   = "/usr/share/novnc"
+	DefaultVNCAddr     = "127.0.0.1:5900"
+	DefaultDialTimeout = 5 * time.Second
+)
+
+// KeepAlive is the TCP keepalive scry uses on both legs of the bridge: start
+// probing after 30s idle, probe every 10s, give up after 3 misses.
+var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
+
+// copyBufSize is the size of each WebSocket message sent to a viewer: large
+// enough that a full-screen raw update costs few frames.
+const copyBufSize = 256 << 10
+
+//go:embed index.html
+var indexHTML []byte
+
+// Config configures a Handler.
+type Config struct {
+	// StaticDir holds noVNC's files (vnc.html, core/rfb.js, ...); empty
+	// means DefaultStaticDir. Set from NOVNC_DIR.
+	StaticDir string
+	// VNCAddr is x11vnc's RFB address; empty means DefaultVNCAddr.
+	VNCAddr string
+	// Logger receives connect and disconnect records (info) and one access
+	// record per viewer (debug); nil discards them.
+	Logger *slog.Logger
+	// MaxViewers caps concurrent viewers; 0 or negative means no cap.
+	MaxViewers int
+	// DialTimeout bounds connecting to x11vnc; 0 or negative means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+}
+
+// Handler serves the human door. Its zero value is not usable; call New.
+type Handler struct {
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	dialer net.Dialer
+
+	open  atomic.Int64  // viewers connected now
+	total atomic.Uint64 // viewers accepted since start
+
+	ctx    context.Context // canceled by Close: ends every bridge
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New checks that StaticDir holds noVNC and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.StaticDir == "" {
+		cfg.StaticDir = DefaultStaticDir
+	}
+	if cfg.VNCAddr == "" {
+		cfg.VNCAddr = DefaultVNCAddr
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.MaxViewers < 0 {
+		cfg.MaxViewers = 0
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkStaticDir(cfg.StaticDir); err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg: cfg,
+		log: log,
+		dialer: net.Dialer{
+			Timeout:         cfg.DialTimeout,
+			KeepAliveConfig: KeepAlive,
+		},
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.mux = http.NewServeMux()
+	h.mux.HandleFunc("GET /{$}", h.serveIndex)
+	h.mux.HandleFunc("GET /websockify", h.serveWebsockify)
+	h.mux.Handle("GET /", staticHandler(cfg.StaticDir))
+	return h, nil
+}
+
+func checkStaticDir(dir string) error {
+	for _, name := range []string{"core/rfb.js", "vnc.html"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("noVNC files not found in %s (%w): install the Debian package novnc "+
+				"(apt-get install novnc) or set NOVNC_DIR to a noVNC 1.x directory", dir, err)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// Viewers returns the number of viewers connected now.
+func (h *Handler) Viewers() int { return int(h.open.Load()) }
+
+// TotalViewers returns the number of viewers accepted since New.
+func (h *Handler) TotalViewers() uint64 { return h.total.Load() }
+
+// Close ends every open bridge and waits for them. http.Server.Shutdown
+// does not see hijacked WebSocket connections, so call Close after it.
+func (h *Handler) Close() error {
+	h.cancel()
+	h.wg.Wait()
+	return nil
+}
+
+func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	securityHeaders(hdr)
+	w.Write(indexHTML)
+}
+
+// securityHeaders keep the page, which controls a logged-in browser, out of
+// other sites' frames and referrers.
+func securityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// staticHandler serves noVNC's files without directory listings. HTML,
+// scripts and styles are revalidated on every load (a package upgrade must
+// not leave a browser mixing versions of ES modules); images and sounds are
+// cached for an hour.
+func staticHandler(dir string) http.Handler {
+	fsrv := http.FileServer(noDirs{http.Dir(dir)})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch path.Ext(r.URL.Path) {
+		case ".html", ".js", ".css", ".json", "":
+			w.Header().Set("Cache-Control", "no-cache")
+		default:
+			w.Header().Set("Cache-Control", "public, max-age=3600")
+		}
+		securityHeaders(w.Header())
+		fsrv.ServeHTTP(w, r)
+	})
+}
+
+// noDirs hides directories so http.FileServer cannot list them.
+type noDirs struct{ fs http.FileSystem }
+
+func (n noDirs) Open(name string) (http.File, error) {
+	f, err := n.fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() {
+		f.Close()
+		return nil, fs.ErrNotExist
+	}
+	return f, nil
+}
+
+// acquire reserves a viewer slot, honouring MaxViewers.
+func (h *Handler) acquire() bool {
+	for {
+		n := h.open.Load()
+		if h.cfg.MaxViewers > 0 && n >= int64(h.cfg.MaxViewers) {
+			return false
+		}
+		if h.open.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
+	if h.ctx.Err() != nil {
+		http.Error(w, "scry is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	client := r.RemoteAddr
+	log := h.log.With("client", client)
+	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+		log = log.With("forwarded_for", fwd)
+	}
+	if !h.acquire() {
+		log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
+		http.Error(w, fmt.Sprintf("too many viewers: this screen allows %d at a time; close another viewer and retry",
+			h.cfg.MaxViewers), http.StatusServiceUnavailable)
+		return
+	}
+	h.wg.Add(1)
+	defer h.wg.Done()
+	defer h.open.Add(-1)
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// noVNC may ask for "binary"; a client asking for nothing gets
+		// binary frames anyway.
+		Subprotocols: []string{"binary"},
+		// RFB raw pixels: compressing them costs CPU for little gain.
+		CompressionMode: websocket.CompressionDisabled,
+		// OriginPatterns empty: only pages from this host may connect.
+	})
+	if err != nil {
+		log.Info("viewer refused: websocket handshake failed", "err", err)
+		return
+	}
+
+	// Not r.Context(): the connection is hijacked now. Close ends h.ctx.
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+
+	dctx, dcancel := context.WithTimeout(ctx, h.cfg.DialTimeout)
+	vnc, err := h.dialer.DialContext(dctx, "tcp", h.cfg.VNCAddr)
+	dcancel()
+	if err != nil {
+		log.Error("viewer refused: cannot reach x11vnc", "vnc_addr", h.cfg.VNCAddr, "err", err)
+		ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
+		return
+	}
+
+	h.total.Add(1)
+	start := time.Now()
+	log.Info("viewer connected", "viewers", h.Viewers())
+	st := h.bridge(ctx, websocket.NetConn(ctx, ws, websocket.MessageBinary), vnc.(*net.TCPConn))
+	dur := time.Since(start)
+	log.Info("viewer disconnected", "viewers", h.Viewers()-1, "duration", dur.Round(time.Millisecond), "reason", st.reason)
+	log.Debug("viewer access", "duration", dur, "bytes_to_viewer", st.toViewer,
+		"bytes_from_viewer", st.fromViewer, "reason", st.reason)
+}
+
+type bridgeStats struct {
+	toViewer, fromViewer int64
+	reason               string
+}
+
+// halfCloseGrace is how long the bridge waits, after one direction ended,
+// for the other to end on its own before closing both.
+const halfCloseGrace = 5 * time.Second
+
+// bridge copies between the viewer's WebSocket and x11vnc until either side
+// ends, then closes both. It never touches any other connection.
+func (h *Handler) bridge(ctx context.Context, viewer net.Conn, vnc *net.TCPConn) bridgeStats {
+	type result struct {
+		n   int64
+		err error
+	}
+	up := make(chan result, 1)   // viewer -> vnc
+	down := make(chan result, 1) // vnc -> viewer
+
+	go func() { n, err := copyViewerToVNC(vnc, viewer); up <- result{n, err} }()
+	go func() { n, err := copyVNCToViewer(viewer, vnc); down <- result{n, err} }()
+
+	var st bridgeStats
+	var upDone, downDone bool
+	var grace <-chan time.Time
+	done := ctx.Done()
+	for !upDone || !downDone {
+		select {
+		case r := <-up:
+			upDone, st.fromViewer = true, r.n
+			if st.reason == "" {
+				st.reason = closeReason("viewer", r.err)
+			}
+			// Half-close: x11vnc sees EOF and ends the session itself.
+			vnc.CloseWrite()
+			grace = time.After(halfCloseGrace)
+		case r := <-down:
+			downDone, st.toViewer = true, r.n
+			if st.reason == "" {
+				st.reason = closeReason("vnc server", r.err)
+			}
+			viewer.Close() // a WebSocket cannot half-close: send the close frame
+			grace = time.After(halfCloseGrace)
+		case <-grace:
+			vnc.Close()
+			viewer.Close()
+			grace = nil
+		case <-done:
+			if st.reason == "" {
+				st.reason = "server shutting down"
+			}
+			vnc.Close()
+			viewer.Close()
+			done = nil
+		}
+	}
+	vnc.Close()
+	viewer.Close()
+	return st
+}
+
+// readerOnly hides a source's WriteTo so io.CopyBuffer uses our buffer size
+// and each WebSocket message carries up to copyBufSize bytes.
+type readerOnly struct{ io.Reader }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+func copyVNCToViewer(viewer net.Conn, vnc *net.TCPConn) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	return io.CopyBuffer(viewer, readerOnly{vnc}, *bp)
+}
+
+func copyViewerToVNC(vnc *net.TCPConn, viewer net.Conn) (int64, error) {
+	// vnc implements ReaderFrom, so io.Copy needs no buffer of ours.
+	return io.Copy(vnc, viewer)
+}
+
+func closeReason(side string, err error) string {
+	if err == nil || errors.Is(err, io.EOF) {
+		return side + " closed"
+	}
+	if s := websocket.CloseStatus(err); s != -1 {
+		return fmt.Sprintf("%s closed: %v", side, s)
+	}
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) {
+		return side + " closed by bridge"
+	}
+	return fmt.Sprintf("%s: %v", side, strings.TrimSpace(err.Error()))
+}

@@ -1,0 +1,216 @@
+// Package profile prepares the Chromium profile directory: the persistent
+// identity that lives on the volume.
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// StateDir is scry's own directory inside the profile.
+const StateDir = ".scry"
+
+// singletons are the files Chromium uses to find a running instance of a
+// profile. An unclean shutdown leaves them behind.
+var singletons = []string{"SingletonLock", "SingletonSocket", "SingletonCookie"}
+
+// Lock is scry's exclusive hold on a profile directory for its lifetime.
+// The kernel releases it when scry dies, however it dies.
+type Lock struct {
+	f *os.File
+}
+
+// Acquire takes the profile's lock or explains who holds it.
+func Acquire(dir string) (*Lock, error) {
+	state := filepath.Join(dir, StateDir)
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", state, err)
+	}
+	path := filepath.Join(state, "lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open profile lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("profile %s in use by scry pid %s: stop that scry first, or give this one its own PROFILE_DIR", dir, strings.TrimSpace(string(b)))
+		}
+		return nil, fmt.Errorf("lock profile %s: %w", dir, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &Lock{f: f}, nil
+}
+
+// Release gives the lock up.
+func (l *Lock) Release() {
+	if l != nil && l.f != nil {
+		_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+		l.f.Close()
+	}
+}
+
+// Prepare creates dir if missing, clears the Singleton* files an unclean
+// shutdown left behind, refuses if a live Chromium still holds the profile,
+// and, when uid >= 0, hands the whole tree to uid:gid so an unprivileged
+// Chromium can write it.
+func Prepare(log *slog.Logger, dir string, uid, gid int) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create PROFILE_DIR %s: %w (mount a writable volume there)", dir, err)
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "SingletonLock")); err == nil {
+		if pid, alive := liveChromium(target); alive {
+			return fmt.Errorf("profile %s in use by pid %d (a Chromium still running with this profile): stop it, or give scry its own PROFILE_DIR", dir, pid)
+		}
+		log.Info("removing stale profile lock left by an unclean shutdown", "lock", target)
+	}
+	for _, name := range singletons {
+		err := os.Remove(filepath.Join(dir, name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove stale %s: %w", name, err)
+		}
+	}
+	if uid >= 0 {
+		if err := chownTree(dir, uid, gid); err != nil {
+			return fmt.Errorf("give PROFILE_DIR to uid %d: %w", uid, err)
+		}
+	}
+	return nil
+}
+
+// liveChromium reports whether a SingletonLock target ("host-pid") names a
+// Chromium that is alive on this host. A pid alone is not enough: in a new
+// container the same pid belongs to somebody else.
+func liveChromium(target string) (int, bool) {
+	i := strings.LastIndexByte(target, '-')
+	if i < 0 {
+		return 0, false
+	}
+	host, pidStr := target[:i], target[i+1:]
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if h, err := os.Hostname(); err != nil || h != host {
+		return pid, false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return pid, false
+	}
+	return pid, bytes.Contains(bytes.ToLower(cmdline), []byte("chrom"))
+}
+
+func chownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid && int(st.Gid) == gid {
+			return nil
+		}
+		return os.Lchown(path, uid, gid)
+	})
+}
+
+// MarkCleanExit records in the profile's preferences that the last session
+// ended cleanly, so a start after a crash or SIGKILL opens the profile
+// without the "Chromium didn't shut down correctly / Restore pages?" bubble.
+// A missing or unreadable Preferences file is left alone.
+func MarkCleanExit(dir string) error {
+	path := filepath.Join(dir, "Default", "Preferences")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read preferences: %w", err)
+	}
+	var prefs map[string]json.RawMessage
+	if err := json.Unmarshal(b, &prefs); err != nil {
+		return fmt.Errorf("parse %s: %w", path, err)
+	}
+	var prof map[string]json.RawMessage
+	if raw, ok := prefs["profile"]; ok {
+		if err := json.Unmarshal(raw, &prof); err != nil {
+			return fmt.Errorf("parse %s profile section: %w", path, err)
+		}
+	}
+	if prof == nil {
+		prof = map[string]json.RawMessage{}
+	}
+	if string(prof["exit_type"]) == `"Normal"` && string(prof["exited_cleanly"]) == "true" {
+		return nil
+	}
+	prof["exit_type"] = json.RawMessage(`"Normal"`)
+	prof["exited_cleanly"] = json.RawMessage(`true`)
+	raw, err := json.Marshal(prof)
+	if err != nil {
+		return err
+	}
+	prefs["profile"] = raw
+	out, err := json.Marshal(prefs)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, out, fi.Mode().Perm(), fi.Sys().(*syscall.Stat_t))
+}
+
+// WriteFileAtomic replaces path with data so that a crash at any moment
+// leaves either the old or the new file, never a torn one: write a temp
+// file, fsync it, rename it over, fsync the directory. owner, if not nil,
+// is copied onto the new file.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode, owner *syscall.Stat_t) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if owner != nil {
+		_ = f.Chown(int(owner.Uid), int(owner.Gid))
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package supervise
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// maxLine bounds one logged line so a child printing without newlines
+// cannot grow scry's memory.
+const maxLine = 8 << 10
+
+// lineWriter turns a child's output stream into one log record per line,
+// tagged with the process name and the stream.
+type lineWriter struct {
+	mu     sync.Mutex
+	log    *slog.Logger
+	level    slog.Level
+	classify func(string) slog.Level
+	stream   string
+	buf    []byte
+}
+
+func newLineWriter(log *slog.Logger, level slog.Level, classify func(string) slog.Level, stream string) *lineWriter {
+	return &lineWriter{log: log, level: level, classify: classify, stream: stream}
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			if len(w.buf) >= maxLine {
+				w.emit(w.buf)
+				w.buf = w.buf[:0]
+			}
+			break
+		}
+		w.buf = append(w.buf, p[:i]...)
+		w.emit(w.buf)
+		w.buf = w.buf[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// Flush logs a last line that had no newline.
+func (w *lineWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
+
+func (w *lineWriter) emit(line []byte) {
+	line = bytes.TrimRight(line, "\r")
+	if len(bytes.TrimSpace(line)) == 0 {
+		return
+	}
+	level := w.level
+	if w.classify != nil {
+		level = w.classify(string(line))
+	}
+	w.log.Log(context.Background(), level, string(line), "stream", w.stream)
+}
