@@ -186,9 +186,10 @@ func (s *scry) start(ctx context.Context) error {
 	s.proxy = cdpproxy.New(cdpproxy.Config{
 		Backend: s.internalCDP(),
 		Policy:  cdpproxy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins},
-		Logger:  s.log.With("door", "cdp"),
+		Logger:    s.log.With("door", "cdp"),
+		KeepAlive: s.keepAlive(),
 	})
-	srv, err := listenAndServe(s.log.With("door", "cdp"), "cdp", net.JoinHostPort("", strconv.Itoa(cfg.CDPPort)), s.proxy)
+	srv, err := s.listenAndServe(s.log.With("door", "cdp"), "cdp", net.JoinHostPort("", strconv.Itoa(cfg.CDPPort)), s.proxy)
 	if err != nil {
 		return fmt.Errorf("open the agent door: %w", err)
 	}
@@ -243,6 +244,11 @@ func (s *scry) cleanup() {
 	s.lock.Release()
 }
 
+func (s *scry) keepAlive() net.KeepAliveConfig {
+	k := s.cfg.KeepAlive
+	return net.KeepAliveConfig{Enable: true, Idle: k.Idle, Interval: k.Interval, Count: k.Count}
+}
+
 func portFree(host string, port int) error {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
@@ -263,8 +269,8 @@ type server struct {
 // listenAndServe opens a door: TCP keepalive on accepted connections (the
 // design's 30 s / 10 s / 3), a bound on reading request headers, and no
 // other timeouts, because hijacked WebSocket streams must never idle out.
-func listenAndServe(log *slog.Logger, name, addr string, h http.Handler) (*server, error) {
-	lc := net.ListenConfig{KeepAliveConfig: cdpproxy.KeepAlive}
+func (sc *scry) listenAndServe(log *slog.Logger, name, addr string, h http.Handler) (*server, error) {
+	lc := net.ListenConfig{KeepAliveConfig: sc.keepAlive()}
 	l, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err

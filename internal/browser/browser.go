@@ -4,12 +4,12 @@ package browser
 
 import (
 	"context"
-	"log/slog"
-	"strings"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/cdp"
@@ -46,7 +46,12 @@ func Flags(c *config.Config) []string {
 		// the belt to that: never ask to restore pages after a crash.
 		"--hide-crash-restore-bubble",
 		"--window-position=0,0",
-		fmt.Sprintf("--window-size=%d,%d", c.Screen.Width, c.Screen.Height),
+		// Without a window manager Chromium shrinks a window that is
+		// exactly the screen's size by a pixel each way (so that window
+		// managers don't take it for fullscreen). One extra row keeps
+		// the width exact and pushes the bottom edge just off screen,
+		// so the window covers the whole display.
+		fmt.Sprintf("--window-size=%d,%d", c.Screen.Width, c.Screen.Height+1),
 	)
 	return append(flags, c.ChromeExtraFlags...)
 }

@@ -58,8 +58,8 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Refused(string)                       {}
-func (nopObserver) ConnOpened()                          {}
+func (nopObserver) Refused(string)                         {}
+func (nopObserver) ConnOpened()                            {}
 func (nopObserver) ConnClosed(time.Duration, int64, int64) {}
 
 // Proxy is an http.Handler serving the agent door.

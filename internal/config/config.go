@@ -20,6 +20,7 @@
 //	NOVNC_DIR            /usr/share/novnc  noVNC's static files (Debian package novnc).
 //	SHUTDOWN_TIMEOUT     20s            Bound on a graceful shutdown.
 //	STARTUP_TIMEOUT      120s           Bound on start-up (Xvfb, Chromium, CDP).
+//	KEEPALIVE            30s/10s/3      TCP keepalive on both doors: idle/interval/count.
 //	LOG_FORMAT           text           text or json.
 //	LOG_LEVEL            info           debug, info, warn or error.
 package config
@@ -54,6 +55,7 @@ type Config struct {
 	NoVNCDir          string
 	ShutdownTimeout   time.Duration
 	StartupTimeout    time.Duration
+	KeepAlive         KeepAlive
 	LogFormat         string
 	LogLevel          string
 }
@@ -92,6 +94,7 @@ var Vars = []Var{
 	{"NOVNC_DIR", "/usr/share/novnc", "noVNC static files (Debian package novnc)"},
 	{"SHUTDOWN_TIMEOUT", "20s", "bound on a graceful shutdown (keep below the orchestrator's grace period)"},
 	{"STARTUP_TIMEOUT", "120s", "bound on start-up before scry gives up"},
+	{"KEEPALIVE", "30s/10s/3", "TCP keepalive on every door connection: idle before probing/interval/probes"},
 	{"LOG_FORMAT", "text", "text or json"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 }
@@ -151,6 +154,13 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("SCREEN=%q: %w", screen, err))
 	} else {
 		c.Screen = s
+	}
+
+	ka := cmp.Or(getenv("KEEPALIVE"), "30s/10s/3")
+	if k, err := ParseKeepAlive(ka); err != nil {
+		errs = append(errs, fmt.Errorf("KEEPALIVE=%q: %w", ka, err))
+	} else {
+		c.KeepAlive = k
 	}
 
 	flags, err := SplitWords(getenv("CHROME_EXTRA_FLAGS"))
@@ -276,4 +286,28 @@ func (c *Config) LookupChromium(lookPath func(string) (string, error)) (string, 
 		}
 	}
 	return "", errors.New("chromium not found in PATH: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH")
+}
+
+// KeepAlive is a TCP keepalive setting: probe after Idle without traffic,
+// every Interval, drop after Count unanswered probes. It never cuts a
+// quiet connection whose peer is alive.
+type KeepAlive struct {
+	Idle, Interval time.Duration
+	Count          int
+}
+
+// ParseKeepAlive parses IDLE/INTERVAL/COUNT, e.g. 30s/10s/3.
+func ParseKeepAlive(s string) (KeepAlive, error) {
+	const want = "want IDLE/INTERVAL/COUNT such as 30s/10s/3"
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return KeepAlive{}, errors.New(want)
+	}
+	idle, err1 := time.ParseDuration(parts[0])
+	intv, err2 := time.ParseDuration(parts[1])
+	n, err3 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || idle < time.Second || intv < time.Second || n < 1 {
+		return KeepAlive{}, errors.New(want + " (at least 1s/1s/1)")
+	}
+	return KeepAlive{Idle: idle, Interval: intv, Count: n}, nil
 }

@@ -22,6 +22,7 @@ func TestDefaults(t *testing.T) {
 		ChildUID: 1000, ChildGID: 1000, NoVNCDir: "/usr/share/novnc",
 		ShutdownTimeout: 20 * time.Second, StartupTimeout: 120 * time.Second,
 		LogFormat: "text", LogLevel: "info",
+		KeepAlive: KeepAlive{30 * time.Second, 10 * time.Second, 3},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -55,6 +56,8 @@ func TestInvalid(t *testing.T) {
 		{"duration", map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, []string{`SHUTDOWN_TIMEOUT="soon"`}},
 		{"uid", map[string]string{"CHILD_UID": "-1"}, []string{`CHILD_UID="-1"`}},
 		{"origin", map[string]string{"CDP_ALLOWED_ORIGINS": "example.com"}, []string{"CDP_ALLOWED_ORIGINS", "https://"}},
+		{"keepalive", map[string]string{"KEEPALIVE": "30s"}, []string{`KEEPALIVE="30s"`, "IDLE/INTERVAL/COUNT"}},
+		{"keepalive zero", map[string]string{"KEEPALIVE": "0s/1s/1"}, []string{"KEEPALIVE"}},
 		{"two errors", map[string]string{"CDP_PORT": "x", "SCREEN": "y"}, []string{"CDP_PORT", "SCREEN"}},
 	}
 	for _, tt := range tests {

@@ -14,12 +14,12 @@ const maxLine = 8 << 10
 // lineWriter turns a child's output stream into one log record per line,
 // tagged with the process name and the stream.
 type lineWriter struct {
-	mu     sync.Mutex
-	log    *slog.Logger
+	mu       sync.Mutex
+	log      *slog.Logger
 	level    slog.Level
 	classify func(string) slog.Level
 	stream   string
-	buf    []byte
+	buf      []byte
 }
 
 func newLineWriter(log *slog.Logger, level slog.Level, classify func(string) slog.Level, stream string) *lineWriter {

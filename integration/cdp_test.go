@@ -1,0 +1,328 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/remote"
+	"github.com/coder/websocket"
+)
+
+// testSite serves a page with a button that changes the DOM.
+func testSite(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<!doctype html><title>scry test</title>
+<button id="b" onclick="document.getElementById('out').textContent='clicked'">click me</button>
+<p id="out">waiting</p>`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// attach returns a chromedp context attached to scry's bridge.
+func attach(t *testing.T, s *Scry) (context.Context, context.CancelFunc) {
+	t.Helper()
+	actx, acancel := remote.NewAllocator(context.Background(), s.CDPURL())
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
+	return ctx, func() { tcancel(); cancel(); acancel() }
+}
+
+func TestDriveThroughBridge(t *testing.T) {
+	s := Start(t, Options{})
+	site := testSite(t)
+	ctx, cancel := attach(t, s)
+	defer cancel()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL), chromedp.Click(chromedp.ID("b"))); err != nil {
+		t.Fatalf("drive through the bridge: %v", err)
+	}
+	out := must(chromedp.Run(ctx, chromedp.Text(chromedp.ID("out"))))(t)
+	if out != "clicked" {
+		t.Errorf("after click, #out = %q, want clicked", out)
+	}
+	innerW := must(chromedp.Run(ctx, chromedp.Evaluate[int]("window.innerWidth")))(t)
+	innerH := must(chromedp.Run(ctx, chromedp.Evaluate[int]("window.innerHeight")))(t)
+	buf := must(chromedp.Run(ctx, chromedp.CaptureScreenshot()))(t)
+	img, err := png.Decode(bytes.NewReader(buf))
+	if err != nil {
+		t.Fatalf("decode screenshot: %v", err)
+	}
+	// The window fills the 1440x900 screen: the page is as wide as the
+	// screen and the screenshot is exactly the page's viewport.
+	if b := img.Bounds(); b.Dx() != 1440 || b.Dx() != innerW || b.Dy() != innerH {
+		t.Errorf("screenshot %dx%d, viewport %dx%d: want 1440 wide and equal to the viewport", b.Dx(), b.Dy(), innerW, innerH)
+	}
+
+	// And the browser window covers the screen from its origin: exactly
+	// as wide, and one row taller (see browser.Flags for why).
+	c := chromedp.FromContext(ctx)
+	win, err := cdp.Call(ctx, c.Browser, browser.GetWindowForTarget, browser.GetWindowForTargetParams{TargetID: c.Target.TargetID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := win.Bounds; deref(b.Left) != 0 || deref(b.Top) != 0 || b.Width != 1440 || b.Height != 901 {
+		t.Errorf("window bounds %s, want 1440x901 at 0,0 (covering SCREEN 1440x900)", fmtBounds(b))
+	}
+}
+
+// must unwraps a (value, error) pair in a test.
+func must[T any](v T, err error) func(t *testing.T) T {
+	return func(t *testing.T) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// deref reads an optional CDP integer, which is omitted when zero.
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func fmtBounds(b *browser.Bounds) string {
+	return fmt.Sprintf("%dx%d at %d,%d", b.Width, b.Height, deref(b.Left), deref(b.Top))
+}
+
+func TestScreenGeometryFollowsSCREEN(t *testing.T) {
+	s := Start(t, Options{Env: map[string]string{"SCREEN": "1024x768x24"}})
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	w := must(chromedp.Run(ctx, chromedp.Evaluate[int]("screen.width")))(t)
+	h := must(chromedp.Run(ctx, chromedp.Evaluate[int]("screen.height")))(t)
+	if w != 1024 || h != 768 {
+		t.Errorf("screen %dx%d, want 1024x768", w, h)
+	}
+}
+
+// dialAs opens a CDP WebSocket to url through scry's port, sending the
+// given Host (the URL's host) and Origin, whatever the name resolves to.
+func dialAs(ctx context.Context, s *Scry, url, origin string) (*websocket.Conn, *http.Response, error) {
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", s.CDPPort))
+	}}
+	return websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}, HTTPHeader: h})
+}
+
+func TestHostAndOriginPolicy(t *testing.T) {
+	s := Start(t, Options{Env: map[string]string{"CDP_ALLOWED_HOSTS": "scry"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	allowed := fmt.Sprintf("scry:%d", s.CDPPort)
+
+	var v struct {
+		WS string `json:"webSocketDebuggerUrl"`
+	}
+	if code, err := getJSON(ctx, s.CDPURL()+"/json/version", allowed, &v); err != nil {
+		t.Fatalf("Host %s (in CDP_ALLOWED_HOSTS): %d %v", allowed, code, err)
+	}
+	if want := "ws://" + allowed + "/devtools/browser/"; !strings.HasPrefix(v.WS, want) {
+		t.Fatalf("webSocketDebuggerUrl = %q, want prefix %q", v.WS, want)
+	}
+
+	// The rewritten URL works as handed out, Host and all.
+	c, _, err := dialAs(ctx, s, v.WS, "")
+	if err != nil {
+		t.Fatalf("dial %s: %v", v.WS, err)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"method":"Browser.getVersion"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := c.Read(ctx)
+	if err != nil || !strings.Contains(string(msg), `"product"`) {
+		t.Fatalf("Browser.getVersion through %s: %s %v", allowed, msg, err)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+
+	// Targets too, and wss when the client came through TLS.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.CDPURL()+"/json/list", nil)
+	req.Host = allowed
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(body.String(), `"webSocketDebuggerUrl": "wss://`+allowed+`/devtools/page/`) {
+		t.Errorf("/json/list via TLS does not hand out wss://%s URLs:\n%s", allowed, body.String())
+	}
+
+	// An unlisted name is refused, and the answer names the variable.
+	code, err := getJSON(ctx, s.CDPURL()+"/json/version", fmt.Sprintf("rebound.example:%d", s.CDPPort), &v)
+	if code != http.StatusForbidden || err == nil || !strings.Contains(err.Error(), "CDP_ALLOWED_HOSTS") {
+		t.Errorf("unlisted Host: got %d %v, want 403 naming CDP_ALLOWED_HOSTS", code, err)
+	}
+	_, resp, err = dialAs(ctx, s, strings.Replace(v.WS, allowed, fmt.Sprintf("rebound.example:%d", s.CDPPort), 1), "")
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("WebSocket with unlisted Host: want 403, got %v %v", resp, err)
+	}
+
+	// A WebSocket from a web page (it carries an Origin) is refused.
+	_, resp, err = dialAs(ctx, s, v.WS, "https://evil.example")
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("WebSocket with Origin: want 403, got %v %v", resp, err)
+	}
+}
+
+func TestAllowedOrigin(t *testing.T) {
+	s := Start(t, Options{Env: map[string]string{"CDP_ALLOWED_ORIGINS": "https://tool.example"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var v struct {
+		WS string `json:"webSocketDebuggerUrl"`
+	}
+	if _, err := getJSON(ctx, s.CDPURL()+"/json/version", "", &v); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := dialAs(ctx, s, v.WS, "https://tool.example")
+	if err != nil {
+		t.Fatalf("listed origin refused: %v", err)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	if _, resp, err := dialAs(ctx, s, v.WS, "https://other.example"); err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unlisted origin: want 403, got %v", err)
+	}
+}
+
+func TestIdleConnectionSurvives(t *testing.T) {
+	// Short keepalive so that the idle period is many keepalive rounds.
+	s := Start(t, Options{Env: map[string]string{"KEEPALIVE": "1s/1s/2"}})
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	idle := 8 * time.Second
+	select {
+	case <-ctx.Done():
+		t.Fatalf("connection ended while idle: %v", ctx.Err())
+	case <-time.After(idle): // the idle period is the test itself, not a synchronisation
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int]("6*7")); err != nil || n != 42 {
+		t.Fatalf("after %s idle (8x the keepalive idle time): %v %d", idle, err, n)
+	}
+	if s.HasLog("cdp connection closed") {
+		t.Errorf("a CDP connection was closed during the idle period:\n%s", s.Log())
+	}
+}
+
+func TestManyClientsIndependent(t *testing.T) {
+	s := Start(t, Options{})
+	site := testSite(t)
+	var cancels []context.CancelFunc
+	var ctxs []context.Context
+	for i := 0; i < 4; i++ {
+		ctx, cancel := attach(t, s)
+		ctxs, cancels = append(ctxs, ctx), append(cancels, cancel)
+		if err := chromedp.Do(ctx, chromedp.Navigate(site.URL)); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	// Client 0 goes away (its tab closes with it); the others carry on.
+	cancels[0]()
+	for i := 1; i < 4; i++ {
+		if err := chromedp.Do(ctxs[i], chromedp.Click(chromedp.ID("b"))); err != nil {
+			t.Errorf("client %d after client 0 left: %v", i, err)
+			continue
+		}
+		if out, err := chromedp.Run(ctxs[i], chromedp.Text(chromedp.ID("out"))); err != nil || out != "clicked" {
+			t.Errorf("client %d after client 0 left: %v %q", i, err, out)
+		}
+	}
+	for _, c := range cancels[1:] {
+		c()
+	}
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Title()); err != nil {
+		t.Fatalf("browser unusable after clients left: %v", err)
+	}
+}
+
+func TestChromiumDeathEndsScry(t *testing.T) {
+	s := Start(t, Options{})
+	if err := syscall.Kill(s.ChromiumPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	code := s.Wait(40 * time.Second)
+	if code != 128+int(syscall.SIGKILL) {
+		t.Errorf("scry exit code %d after Chromium was SIGKILLed, want %d", code, 128+int(syscall.SIGKILL))
+	}
+	if pids := processesUsing(s.ProfileDir); len(pids) > 0 {
+		t.Errorf("processes left using the profile after scry exited: %v", pids)
+	}
+	if pids := processesUsing("Xvfb " + s.Display + " "); len(pids) > 0 {
+		t.Errorf("Xvfb left running: %v", pids)
+	}
+}
+
+func TestSIGTERMExitsCleanly(t *testing.T) {
+	s := Start(t, Options{})
+	ctx, cancel := attach(t, s)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	s.Stop()
+	if !s.HasLog("chromium closed cleanly") {
+		t.Errorf("Chromium was not closed through CDP:\n%s", s.Log())
+	}
+	if pids := processesUsing(s.ProfileDir); len(pids) > 0 {
+		t.Errorf("children left after a clean exit: %v", pids)
+	}
+	if pids := processesUsing("Xvfb " + s.Display + " "); len(pids) > 0 {
+		t.Errorf("Xvfb left running: %v", pids)
+	}
+}
+
+func TestBadConfigurationStopsBeforeAnything(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SCREEN": "big"}, `SCREEN="big"`},
+		{map[string]string{"CDP_PORT": "99999"}, `CDP_PORT="99999"`},
+		{map[string]string{"DISPLAY": "99"}, `DISPLAY="99"`},
+	}
+	for _, tt := range tests {
+		s := Start(t, Options{Env: tt.env, NoWait: true})
+		if code := s.Wait(10 * time.Second); code != 2 {
+			t.Errorf("%v: exit %d, want 2", tt.env, code)
+		}
+		if !s.HasLog(tt.want) {
+			t.Errorf("%v: error does not name %s:\n%s", tt.env, tt.want, s.Log())
+		}
+		if s.HasLog("starting xvfb") {
+			t.Errorf("%v: something started despite bad configuration", tt.env)
+		}
+	}
+}
