@@ -77,6 +77,18 @@ type Options struct {
 	NoWait     bool   // don't wait for "scry ready"
 }
 
+// tempDir is a t.TempDir that scry's unprivileged children can traverse.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{filepath.Dir(d), d} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
 // freePort asks the kernel for a free loopback port.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -123,7 +135,7 @@ func Start(t *testing.T, o Options) *Scry {
 		done:       make(chan struct{}),
 	}
 	if s.ProfileDir == "" {
-		s.ProfileDir = filepath.Join(t.TempDir(), "profile")
+		s.ProfileDir = filepath.Join(tempDir(t), "profile")
 	}
 	env := map[string]string{
 		"PROFILE_DIR":       s.ProfileDir,

@@ -17,6 +17,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/cdpproxy"
 	"github.com/dataplanelabs/scry/internal/config"
 	"github.com/dataplanelabs/scry/internal/display"
+	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/profile"
 	"github.com/dataplanelabs/scry/internal/supervise"
 )
@@ -34,6 +35,8 @@ type scry struct {
 	lock     *profile.Lock
 	servers  []*server
 	proxy    *cdpproxy.Proxy
+	novnc    *novnc.Handler
+	x11vnc   *vncChild
 	stops    []func(context.Context) // background components, stopped in reverse
 }
 
@@ -93,6 +96,19 @@ func (s *scry) start(ctx context.Context) error {
 	xvfbPath, err := lookPath("Xvfb")
 	if err != nil {
 		return errors.New("Xvfb not found in PATH: install Debian's xvfb package (apt-get install xvfb)")
+	}
+	x11vncPath, err := lookPath("x11vnc")
+	if err != nil {
+		return errors.New("x11vnc not found in PATH: install Debian's x11vnc package (apt-get install x11vnc)")
+	}
+	// The human door's files are checked before anything starts.
+	s.novnc, err = novnc.New(novnc.Config{
+		StaticDir: cfg.NoVNCDir,
+		VNCAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
+		Logger:    s.log.With("door", "novnc"),
+	})
+	if err != nil {
+		return err
 	}
 	for _, p := range []struct {
 		name string
@@ -164,6 +180,12 @@ func (s *scry) start(ctx context.Context) error {
 	}
 	s.log.Info("xvfb ready", "pid", s.xvfb.Pid())
 
+	// x11vnc mirrors the display from now on, restarted on its own if it
+	// dies; it never touches Chromium.
+	if err := s.startVNC(x11vncPath); err != nil {
+		return err
+	}
+
 	// Chromium.
 	s.log.Info("starting chromium", "path", chromiumPath, "extra_flags", len(cfg.ChromeExtraFlags))
 	s.chromium, err = supervise.Start(supervise.Spec{
@@ -184,8 +206,8 @@ func (s *scry) start(ctx context.Context) error {
 
 	// The agent door.
 	s.proxy = cdpproxy.New(cdpproxy.Config{
-		Backend: s.internalCDP(),
-		Policy:  cdpproxy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins},
+		Backend:   s.internalCDP(),
+		Policy:    cdpproxy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins},
 		Logger:    s.log.With("door", "cdp"),
 		KeepAlive: s.keepAlive(),
 	})
@@ -195,6 +217,14 @@ func (s *scry) start(ctx context.Context) error {
 	}
 	s.servers = append(s.servers, srv)
 	s.log.Info("agent door open", "addr", srv.Addr(), "allowed_hosts", cfg.CDPAllowedHosts, "allowed_origins", cfg.CDPAllowedOrigins)
+
+	// The human door.
+	srv, err = s.listenAndServe(s.log.With("door", "novnc"), "novnc", net.JoinHostPort("", strconv.Itoa(cfg.NoVNCPort)), s.novnc)
+	if err != nil {
+		return fmt.Errorf("open the human door: %w", err)
+	}
+	s.servers = append(s.servers, srv)
+	s.log.Info("human door open", "addr", srv.Addr(), "vnc_password_set", cfg.VNCPassword != "")
 	return nil
 }
 
@@ -210,6 +240,12 @@ func (s *scry) shutdown() {
 	}
 	if s.proxy != nil {
 		s.proxy.Close()
+	}
+	if s.novnc != nil {
+		_ = s.novnc.Close()
+	}
+	if s.x11vnc != nil {
+		s.x11vnc.stop()
 	}
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i](ctx)

@@ -120,7 +120,7 @@ func Close(ctx context.Context, addr string, p *supervise.Process) error {
 // error, the rest to info.
 func ClassifyOutput(line string) slog.Level {
 	switch {
-	case strings.Contains(line, ":FATAL:") || strings.Contains(line, "FATAL"):
+	case strings.Contains(line, "FATAL") || strings.Contains(line, "Failed To Create Data Directory"):
 		return slog.LevelError
 	case strings.Contains(line, "dbus") || strings.Contains(line, "D-Bus") ||
 		strings.Contains(line, "Fontconfig") || strings.Contains(line, "unexpected operator"):

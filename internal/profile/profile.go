@@ -85,8 +85,41 @@ func Prepare(log *slog.Logger, dir string, uid, gid int) error {
 		if err := chownTree(dir, uid, gid); err != nil {
 			return fmt.Errorf("give PROFILE_DIR to uid %d: %w", uid, err)
 		}
+		if err := reachable(dir, uid, gid); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// reachable checks that uid:gid can traverse every parent of dir; Chromium
+// otherwise starts with no usable profile and says so only in a dialog
+// nobody sees.
+func reachable(dir string, uid, gid int) error {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", p, err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		mode := fi.Mode().Perm()
+		var ok bool
+		switch {
+		case int(st.Uid) == uid:
+			ok = mode&0o100 != 0
+		case int(st.Gid) == gid:
+			ok = mode&0o010 != 0
+		default:
+			ok = mode&0o001 != 0
+		}
+		if !ok {
+			return fmt.Errorf("PROFILE_DIR %s is not reachable by uid %d: %s is mode %04o owned by uid %d; "+
+				"make it traversable (chmod o+x %s) or put PROFILE_DIR elsewhere", dir, uid, p, mode, st.Uid, p)
+		}
+		if p == "/" || p == "." {
+			return nil
+		}
+	}
 }
 
 // liveChromium reports whether a SingletonLock target ("host-pid") names a

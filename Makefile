@@ -1,0 +1,67 @@
+# scry's developer entry points. The README names these targets.
+SHELL := /bin/bash
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+# Debian packages scry and its tests need.
+DEB_PACKAGES := chromium xvfb x11vnc novnc websockify socat tini fonts-liberation curl ca-certificates
+
+PROFILE_DIR ?= $(CURDIR)/.profile
+BIN := bin/scry
+
+.PHONY: all build deps run test test-unit test-integration test-deploy fuzz bench container-test clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/scry
+
+# deps installs what is missing (Debian packages as root, npm clients).
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+# run builds scry and runs it in the foreground with a profile in ./.profile.
+# Ctrl-C stops it cleanly. Override any variable: make run VNC_PASSWORD=secret
+run: deps build
+	PROFILE_DIR=$(PROFILE_DIR) ./$(BIN)
+
+# test is the whole suite CI runs: unit, integration (real Xvfb, Chromium,
+# x11vnc and clients) and the deployment manifests.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+	cd deploy && $(GO) test -count=1 ./...
+
+test-unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+test-integration: deps
+	$(GO) test -count=1 -v -timeout 20m ./integration/
+
+test-deploy:
+	cd deploy && $(GO) test -count=1 ./...
+
+# fuzz runs each fuzz target briefly (the corpora are in testdata/fuzz).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./internal/...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+
+container-test:
+	bash scripts/container-test.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/supervise"
+	"github.com/dataplanelabs/scry/internal/vnc"
+)
+
+// vncChild is x11vnc under supervision: restarted with backoff whenever it
+// dies, independent of Chromium and of any viewer.
+type vncChild struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	pid      atomic.Int64
+	restarts atomic.Int64
+}
+
+func (v *vncChild) stop() {
+	v.cancel()
+	<-v.done
+}
+
+// Pid is the running x11vnc's pid, 0 between restarts.
+func (v *vncChild) Pid() int { return int(v.pid.Load()) }
+
+func (s *scry) startVNC(path string) error {
+	cfg := s.cfg
+	for _, w := range vnc.Warnings(cfg.VNCPassword) {
+		s.log.Warn(w)
+	}
+	opts := vnc.Options{Display: cfg.Display, Port: cfg.VNCPort}
+	if cfg.VNCPassword != "" {
+		uid, gid := -1, -1
+		if s.cred != nil {
+			uid, gid = int(s.cred.Uid), int(s.cred.Gid)
+		}
+		// In the runtime dir, never the profile: the password must not
+		// travel with the volume or its backups.
+		f, err := vnc.WritePasswordFile(s.runtime, cfg.VNCPassword, uid, gid)
+		if err != nil {
+			return err
+		}
+		opts.PasswordFile = f
+	}
+	log := s.log.With("proc", "x11vnc")
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &vncChild{cancel: cancel, done: make(chan struct{})}
+	s.x11vnc = v
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort))
+	start := func() (*supervise.Process, error) {
+		p, err := supervise.Start(supervise.Spec{
+			Name: "x11vnc", Path: path, Args: vnc.Args(opts),
+			Env: s.env, Credential: s.cred, Logger: s.log,
+			OutputLevel: slog.LevelDebug, // x11vnc narrates every connection
+		})
+		if err == nil {
+			v.pid.Store(int64(p.Pid()))
+		}
+		return p, err
+	}
+	ready := func(ctx context.Context, p *supervise.Process) error {
+		rctx, c := context.WithTimeout(ctx, 30*time.Second)
+		defer c()
+		if err := vnc.WaitReady(rctx, addr); err != nil {
+			return err
+		}
+		log.Info("x11vnc ready", "pid", p.Pid(), "addr", addr)
+		return nil
+	}
+	go func() {
+		defer close(v.done)
+		_ = supervise.Keep(ctx, log, supervise.DefaultBackoff(), 3*time.Second, start, ready, func() {
+			v.restarts.Add(1)
+			v.pid.Store(0)
+		})
+	}()
+	return nil
+}
