@@ -16,6 +16,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/browser"
 	"github.com/dataplanelabs/scry/internal/cdpproxy"
 	"github.com/dataplanelabs/scry/internal/config"
+	"github.com/dataplanelabs/scry/internal/cookies"
 	"github.com/dataplanelabs/scry/internal/display"
 	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/profile"
@@ -27,17 +28,20 @@ type scry struct {
 	log    *slog.Logger
 	getenv func(string) string
 
-	cred     *syscall.Credential
-	env      []string
-	runtime  string // private temp dir: child HOME, VNC password file
-	xvfb     *supervise.Process
-	chromium *supervise.Process
-	lock     *profile.Lock
-	servers  []*server
-	proxy    *cdpproxy.Proxy
-	novnc    *novnc.Handler
-	x11vnc   *vncChild
-	stops    []func(context.Context) // background components, stopped in reverse
+	cred       *syscall.Credential
+	env        []string
+	runtime    string // private temp dir: child HOME, VNC password file
+	xvfb       *supervise.Process
+	chromium   *supervise.Process
+	lock       *profile.Lock
+	servers    []*server
+	proxy      *cdpproxy.Proxy
+	novnc      *novnc.Handler
+	bconn      *browserConn
+	cookies    *cookies.Store
+	cookieStop func()
+	x11vnc     *vncChild
+	stops      []func(context.Context) // background components, stopped in reverse
 }
 
 func (s *scry) internalCDP() string {
@@ -203,6 +207,14 @@ func (s *scry) start(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("chromium ready", "pid", s.chromium.Pid(), "browser", v.Browser)
+	s.bconn = &browserConn{addr: s.internalCDP()}
+
+	// Session cookies go back in before any agent can look.
+	if cfg.SessionCookies {
+		if err := s.startCookies(ctx, uid, gid); err != nil {
+			return err
+		}
+	}
 
 	// The agent door.
 	s.proxy = cdpproxy.New(cdpproxy.Config{
@@ -249,6 +261,15 @@ func (s *scry) shutdown() {
 	}
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i](ctx)
+	}
+	if s.cookieStop != nil {
+		s.cookieStop()
+		if s.chromium != nil && !s.chromium.Exited() {
+			s.finalCookieSnapshot(ctx)
+		}
+	}
+	if s.bconn != nil {
+		s.bconn.Close()
 	}
 	if s.chromium != nil {
 		if !s.chromium.Exited() {

@@ -20,6 +20,8 @@
 //	NOVNC_DIR            /usr/share/novnc  noVNC's static files (Debian package novnc).
 //	SHUTDOWN_TIMEOUT     20s            Bound on a graceful shutdown.
 //	STARTUP_TIMEOUT      120s           Bound on start-up (Xvfb, Chromium, CDP).
+//	SESSION_COOKIES      persist        persist: snapshot cookies, restore session ones (and lost persistent ones) at start; off.
+//	SESSION_COOKIE_INTERVAL 30s         How often cookies are snapshotted.
 //	KEEPALIVE            30s/10s/3      TCP keepalive on both doors: idle/interval/count.
 //	LOG_FORMAT           text           text or json.
 //	LOG_LEVEL            info           debug, info, warn or error.
@@ -56,6 +58,8 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	StartupTimeout    time.Duration
 	KeepAlive         KeepAlive
+	SessionCookies    bool
+	CookieInterval    time.Duration
 	LogFormat         string
 	LogLevel          string
 }
@@ -94,6 +98,8 @@ var Vars = []Var{
 	{"NOVNC_DIR", "/usr/share/novnc", "noVNC static files (Debian package novnc)"},
 	{"SHUTDOWN_TIMEOUT", "20s", "bound on a graceful shutdown (keep below the orchestrator's grace period)"},
 	{"STARTUP_TIMEOUT", "120s", "bound on start-up before scry gives up"},
+	{"SESSION_COOKIES", "persist", "persist: snapshot cookies into PROFILE_DIR/.scry/cookies.json; restore session cookies (and persistent ones a hard kill lost) at start; off"},
+	{"SESSION_COOKIE_INTERVAL", "30s", "how often cookies are snapshotted (only written when they changed)"},
 	{"KEEPALIVE", "30s/10s/3", "TCP keepalive on every door connection: idle before probing/interval/probes"},
 	{"LOG_FORMAT", "text", "text or json"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -148,6 +154,14 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		LogLevel:        cmp.Or(getenv("LOG_LEVEL"), "info"),
 	}
 	c.ChildGID = id("CHILD_GID", strconv.Itoa(c.ChildUID))
+	c.CookieInterval = duration("SESSION_COOKIE_INTERVAL", "30s")
+	switch v := cmp.Or(getenv("SESSION_COOKIES"), "persist"); v {
+	case "persist":
+		c.SessionCookies = true
+	case "off":
+	default:
+		errs = append(errs, fmt.Errorf("SESSION_COOKIES=%q: want persist or off", v))
+	}
 
 	screen := cmp.Or(getenv("SCREEN"), "1440x900x24")
 	if s, err := ParseScreen(screen); err != nil {

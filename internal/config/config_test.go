@@ -22,7 +22,8 @@ func TestDefaults(t *testing.T) {
 		ChildUID: 1000, ChildGID: 1000, NoVNCDir: "/usr/share/novnc",
 		ShutdownTimeout: 20 * time.Second, StartupTimeout: 120 * time.Second,
 		LogFormat: "text", LogLevel: "info",
-		KeepAlive: KeepAlive{30 * time.Second, 10 * time.Second, 3},
+		KeepAlive:      KeepAlive{30 * time.Second, 10 * time.Second, 3},
+		SessionCookies: true, CookieInterval: 30 * time.Second,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -58,6 +59,7 @@ func TestInvalid(t *testing.T) {
 		{"origin", map[string]string{"CDP_ALLOWED_ORIGINS": "example.com"}, []string{"CDP_ALLOWED_ORIGINS", "https://"}},
 		{"keepalive", map[string]string{"KEEPALIVE": "30s"}, []string{`KEEPALIVE="30s"`, "IDLE/INTERVAL/COUNT"}},
 		{"keepalive zero", map[string]string{"KEEPALIVE": "0s/1s/1"}, []string{"KEEPALIVE"}},
+		{"session cookies", map[string]string{"SESSION_COOKIES": "yes"}, []string{`SESSION_COOKIES="yes"`, "persist or off"}},
 		{"two errors", map[string]string{"CDP_PORT": "x", "SCREEN": "y"}, []string{"CDP_PORT", "SCREEN"}},
 	}
 	for _, tt := range tests {

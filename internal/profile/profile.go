@@ -205,14 +205,15 @@ func MarkCleanExit(dir string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, out, fi.Mode().Perm(), fi.Sys().(*syscall.Stat_t))
+	st := fi.Sys().(*syscall.Stat_t)
+	return WriteFileAtomic(path, out, fi.Mode().Perm(), int(st.Uid), int(st.Gid))
 }
 
 // WriteFileAtomic replaces path with data so that a crash at any moment
 // leaves either the old or the new file, never a torn one: write a temp
-// file, fsync it, rename it over, fsync the directory. owner, if not nil,
-// is copied onto the new file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode, owner *syscall.Stat_t) error {
+// file, fsync it, rename it over, fsync the directory. A uid >= 0 becomes
+// the new file's owner.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -228,8 +229,8 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode, owner *syscall.
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if owner != nil {
-		_ = f.Chown(int(owner.Uid), int(owner.Gid))
+	if uid >= 0 {
+		_ = f.Chown(uid, gid)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -1,0 +1,262 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// loginSite is a site whose "login" stores all five kinds of state, and
+// whose /status page reports which of them it can see.
+func loginSite(t *testing.T) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><title>login</title>
+<form method="post" action="/login"><input name="user" id="user"><button id="go">log in</button></form>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "persist", Value: "p1", Path: "/", MaxAge: 3600})
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s1", Path: "/"})
+		http.SetCookie(w, &http.Cookie{Name: "hsid", Value: "h1", Path: "/", HttpOnly: true})
+		fmt.Fprint(w, `<!doctype html><title>storing</title><script>
+localStorage.setItem("ls", "l1");
+const open = indexedDB.open("db", 1);
+open.onupgradeneeded = () => open.result.createObjectStore("s");
+open.onsuccess = () => {
+  const tx = open.result.transaction("s", "readwrite");
+  tx.objectStore("s").put("i1", "k");
+  tx.oncomplete = () => { document.title = "stored"; };
+};
+</script>`)
+	})
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		seen := map[string]bool{}
+		for _, n := range []string{"persist", "sid", "hsid"} {
+			if c, err := r.Cookie(n); err == nil && c.Value != "" {
+				seen[n] = true
+			}
+		}
+		server, _ := json.Marshal(seen)
+		fmt.Fprintf(w, `<!doctype html><title>status</title><pre id="r"></pre><script>
+const seen = %s;
+seen.logged_in = !!seen.sid;
+seen.localStorage = localStorage.getItem("ls") === "l1";
+const open = indexedDB.open("db", 1);
+open.onupgradeneeded = () => open.result.createObjectStore("s");
+open.onsuccess = () => {
+  const get = open.result.transaction("s").objectStore("s").get("k");
+  get.onsuccess = () => { seen.indexedDB = get.result === "i1"; document.getElementById("r").textContent = JSON.stringify(seen); };
+  get.onerror = () => { seen.indexedDB = false; document.getElementById("r").textContent = JSON.stringify(seen); };
+};
+</script>`, server)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// login submits the site's form through CDP and waits until every kind of
+// state is stored.
+func login(t *testing.T, s *Scry, site string) {
+	t.Helper()
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(site), chromedp.Click(chromedp.ID("go"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "login stored", func() error {
+		title, err := chromedp.Run(ctx, chromedp.Title())
+		if err != nil {
+			return err
+		}
+		if title != "stored" {
+			return fmt.Errorf("title %q", title)
+		}
+		return nil
+	})
+}
+
+// status opens /status in a new tab and returns what the site sees.
+func status(t *testing.T, s *Scry, site string) map[string]bool {
+	t.Helper()
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(site+"/status")); err != nil {
+		t.Fatal(err)
+	}
+	var seen map[string]bool
+	waitFor(t, 20*time.Second, "status page", func() error {
+		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("r").textContent`))
+		if err != nil {
+			return err
+		}
+		if txt == "" {
+			return fmt.Errorf("not reported yet")
+		}
+		return json.Unmarshal([]byte(txt), &seen)
+	})
+	return seen
+}
+
+// waitSnapshot waits until the session-cookie snapshot holds the sid cookie.
+func waitSnapshot(t *testing.T, s *Scry) {
+	t.Helper()
+	path := filepath.Join(s.ProfileDir, ".scry", "cookies.json")
+	waitFor(t, 20*time.Second, "session cookie snapshot", func() error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), `"sid"`) || !strings.Contains(string(b), `"hsid"`) || !strings.Contains(string(b), `"persist"`) {
+			return fmt.Errorf("snapshot lacks persist/sid/hsid")
+		}
+		return nil
+	})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("snapshot mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func wantSeen(t *testing.T, event string, seen map[string]bool, want ...string) {
+	t.Helper()
+	for _, k := range want {
+		if !seen[k] {
+			t.Errorf("after %s: %s is gone (site sees %v)", event, k, seen)
+		}
+	}
+}
+
+var fastCookies = map[string]string{"SESSION_COOKIE_INTERVAL": "1s"}
+
+func TestGracefulRestartKeepsEverything(t *testing.T) {
+	site := loginSite(t)
+	s := Start(t, Options{})
+	login(t, s, site.URL)
+	s.Stop()
+	if !s.HasLog("cookies saved") {
+		t.Errorf("no final session cookie snapshot at shutdown:\n%s", s.Log())
+	}
+	prefs, _ := os.ReadFile(filepath.Join(s.ProfileDir, "Default", "Preferences"))
+	if !strings.Contains(string(prefs), `"exit_type":"Normal"`) {
+		t.Errorf("profile's last exit not recorded as clean after a graceful stop")
+	}
+
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir})
+	if !s2.HasLog("cookies restored") {
+		t.Errorf("session cookies were not restored:\n%s", s2.Log())
+	}
+	seen := status(t, s2, site.URL)
+	wantSeen(t, "a graceful restart", seen, "persist", "sid", "hsid", "localStorage", "indexedDB", "logged_in")
+}
+
+func TestChromiumSIGKILLThenRestart(t *testing.T) {
+	site := loginSite(t)
+	s := Start(t, Options{Env: fastCookies})
+	login(t, s, site.URL)
+	waitSnapshot(t, s)
+	if err := syscall.Kill(-s.ChromiumPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.Wait(30 * time.Second); code == 0 {
+		t.Fatalf("scry exited 0 after Chromium was killed")
+	}
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
+	seen := status(t, s2, site.URL)
+	wantSeen(t, "SIGKILL of Chromium", seen, "persist", "sid", "hsid", "logged_in")
+	t.Logf("after SIGKILL of Chromium the site sees %v", seen)
+}
+
+func TestWholeContainerSIGKILLThenRestart(t *testing.T) {
+	site := loginSite(t)
+	s := Start(t, Options{Env: fastCookies})
+	login(t, s, site.URL)
+	waitSnapshot(t, s)
+	// Everything dies at once, as in a node crash or an OOM kill of the
+	// container: scry and every child process group.
+	groups := []int{s.ChromiumPid, vncPid(t, s, 1)}
+	_ = syscall.Kill(s.Pid(), syscall.SIGKILL)
+	for _, g := range groups {
+		_ = syscall.Kill(-g, syscall.SIGKILL)
+	}
+	s.Wait(30 * time.Second)
+	waitFor(t, 20*time.Second, "old processes gone", func() error {
+		if p := processesUsing(s.ProfileDir); len(p) > 0 {
+			return fmt.Errorf("still running: %v", p)
+		}
+		return nil
+	})
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
+	if !s2.HasLog("removing stale profile lock") {
+		t.Errorf("the stale SingletonLock was not cleared:\n%s", s2.Log())
+	}
+	seen := status(t, s2, site.URL)
+	wantSeen(t, "SIGKILL of everything", seen, "persist", "sid", "hsid", "logged_in")
+	t.Logf("after SIGKILL of everything the site sees %v", seen)
+}
+
+func TestSessionCookiesOffLosesThem(t *testing.T) {
+	site := loginSite(t)
+	off := map[string]string{"SESSION_COOKIES": "off"}
+	s := Start(t, Options{Env: off})
+	login(t, s, site.URL)
+	s.Stop()
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: off})
+	seen := status(t, s2, site.URL)
+	if seen["sid"] || seen["hsid"] {
+		t.Errorf("with SESSION_COOKIES=off session cookies survived a restart: %v", seen)
+	}
+	wantSeen(t, "a graceful restart without the feature", seen, "persist", "localStorage", "indexedDB")
+}
+
+func TestCorruptSnapshotIsSetAside(t *testing.T) {
+	dir := filepath.Join(tempDir(t), "profile")
+	state := filepath.Join(dir, ".scry")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(state, "cookies.json")
+	if err := os.WriteFile(path, []byte(`{"version":1,"saved":"2026-11-23T00:00:00Z","cookies":[{"name":"sid","va`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := Start(t, Options{ProfileDir: dir})
+	if !s.HasLog("moved aside") {
+		t.Errorf("corrupt snapshot not reported:\n%s", s.Log())
+	}
+	matches, _ := filepath.Glob(path + ".corrupt-*")
+	if len(matches) != 1 {
+		t.Errorf("corrupt snapshot not kept aside: %v", matches)
+	}
+}
+
+func TestSecondScryOnSameProfileRefuses(t *testing.T) {
+	s := Start(t, Options{})
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir, NoWait: true})
+	if code := s2.Wait(30 * time.Second); code == 0 {
+		t.Fatal("second scry on the same profile exited 0")
+	}
+	if !s2.HasLog("in use by scry pid") {
+		t.Errorf("second scry did not say the profile is in use:\n%s", s2.Log())
+	}
+	// The first one is untouched.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var v map[string]any
+	if _, err := getJSON(ctx, s.CDPURL()+"/json/version", "", &v); err != nil {
+		t.Errorf("first scry broken by the second: %v", err)
+	}
+}

@@ -1,0 +1,53 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/cookies"
+)
+
+// startCookies restores the last cookie snapshot (session cookies, and
+// persistent ones a hard kill lost) and starts the periodic snapshots.
+func (s *scry) startCookies(ctx context.Context, uid, gid int) error {
+	log := s.log.With("component", "cookies")
+	s.cookies = cookies.New(s.cfg.ProfileDir, log, uid, gid)
+	c, err := s.bconn.Get(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := s.cookies.Restore(ctx, c)
+	if err != nil {
+		// The browser answered nothing sensible; the login may be gone
+		// but the browser is usable. Keep going and say so.
+		log.Error("cookies not restored", "err", err)
+	} else if n > 0 {
+		saved, _ := s.cookies.Stats()
+		log.Info("cookies restored", "count", n, "saved", saved.Format(time.RFC3339))
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.cookies.Run(rctx, s.cfg.CookieInterval, s.bconn.Caller)
+	}()
+	s.cookieStop = func() { cancel(); <-done }
+	return nil
+}
+
+// finalCookieSnapshot saves session cookies one last time before Chromium
+// closes.
+func (s *scry) finalCookieSnapshot(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := s.bconn.Get(sctx)
+	if err == nil {
+		_, err = s.cookies.Snapshot(sctx, c)
+	}
+	if err != nil {
+		s.log.Warn("final cookie snapshot failed", "err", err)
+		return
+	}
+	_, n := s.cookies.Stats()
+	s.log.Info("cookies saved", "count", n)
+}

@@ -1,0 +1,266 @@
+// Package cookies keeps the browser's cookies across restarts.
+//
+// Session cookies (no expiry) live only in Chromium's memory: any restart,
+// clean or not, loses them, and with them many logins. Persistent cookies
+// reach the profile's database only when Chromium flushes it (about every
+// 30 s), so a hard kill loses the latest ones. scry snapshots the cookie jar
+// over CDP into a file in the profile and, at the next start and before any
+// agent connects, puts back the session cookies and any unexpired persistent
+// cookie the profile lost. The file is as sensitive as the profile.
+package cookies
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/profile"
+)
+
+// FileName is the snapshot's path inside PROFILE_DIR.
+var FileName = filepath.Join(profile.StateDir, "cookies.json")
+
+// Caller is the part of a CDP connection the store needs.
+type Caller interface {
+	Call(ctx context.Context, method string, params, result any) error
+}
+
+// Cookie is a CDP Network.Cookie kept as raw fields, so that whatever
+// Chromium reports (partition keys, source scheme and port) survives the
+// round trip.
+type Cookie map[string]json.RawMessage
+
+func (c Cookie) str(k string) string {
+	var s string
+	_ = json.Unmarshal(c[k], &s)
+	return s
+}
+
+func (c Cookie) session() bool {
+	var b bool
+	_ = json.Unmarshal(c["session"], &b)
+	return b
+}
+
+// key identifies a cookie the way the cookie store does.
+func (c Cookie) key() string {
+	return c.str("name") + "\x00" + c.str("domain") + "\x00" + c.str("path") + "\x00" + string(c["partitionKey"])
+}
+
+// paramFields are the Cookie fields Storage.setCookies accepts back.
+var paramFields = []string{"name", "value", "domain", "path", "secure", "httpOnly", "sameSite",
+	"priority", "sourceScheme", "sourcePort", "partitionKey"}
+
+func (c Cookie) param() map[string]json.RawMessage {
+	p := map[string]json.RawMessage{}
+	for _, f := range paramFields {
+		if v, ok := c[f]; ok {
+			p[f] = v
+		}
+	}
+	if !c.session() {
+		p["expires"] = c["expires"]
+	}
+	return p
+}
+
+// expired reports whether a persistent cookie's expiry has passed.
+func (c Cookie) expired(now time.Time) bool {
+	if c.session() {
+		return false
+	}
+	var exp float64
+	if json.Unmarshal(c["expires"], &exp) != nil {
+		return true
+	}
+	return exp <= float64(now.Unix())
+}
+
+type snapshotFile struct {
+	Version int       `json:"version"`
+	Saved   time.Time `json:"saved"`
+	Cookies []Cookie  `json:"cookies"`
+}
+
+// Store reads and writes the snapshot file.
+type Store struct {
+	path string
+	log  *slog.Logger
+	uid  int // owner of the file when scry runs as root; -1 keeps scry's
+	gid  int
+
+	mu       sync.Mutex
+	lastHash [32]byte
+	saved    time.Time
+	count    int
+}
+
+// New returns the store for the profile in dir.
+func New(dir string, log *slog.Logger, uid, gid int) *Store {
+	return &Store{path: filepath.Join(dir, FileName), log: log, uid: uid, gid: gid}
+}
+
+// Path is the snapshot file.
+func (s *Store) Path() string { return s.path }
+
+// Stats reports when the snapshot last changed on disk and how many
+// cookies it holds (for metrics).
+func (s *Store) Stats() (time.Time, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saved, s.count
+}
+
+func getCookies(ctx context.Context, c Caller) ([]Cookie, error) {
+	var res struct {
+		Cookies []Cookie `json:"cookies"`
+	}
+	if err := c.Call(ctx, "Storage.getCookies", nil, &res); err != nil {
+		return nil, err
+	}
+	return res.Cookies, nil
+}
+
+// Snapshot reads the browser's cookies and writes them if they changed
+// since the last write. It reports whether it wrote.
+func (s *Store) Snapshot(ctx context.Context, c Caller) (bool, error) {
+	sess, err := getCookies(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("snapshot cookies: %w", err)
+	}
+	sort.Slice(sess, func(i, j int) bool { return sess[i].key() < sess[j].key() })
+	canon, err := json.Marshal(sess)
+	if err != nil {
+		return false, err
+	}
+	h := sha256.Sum256(canon)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h == s.lastHash {
+		return false, nil
+	}
+	now := time.Now().UTC()
+	data, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: now, Cookies: sess}, "", " ")
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return false, fmt.Errorf("snapshot session cookies: %w", err)
+	}
+	if err := profile.WriteFileAtomic(s.path, data, 0o600, s.uid, s.gid); err != nil {
+		return false, fmt.Errorf("snapshot session cookies: %w", err)
+	}
+	s.lastHash, s.saved, s.count = h, now, len(sess)
+	return true, nil
+}
+
+// Restore puts the snapshot's cookies back into the browser: every session
+// cookie, and every unexpired persistent cookie the profile lost. It skips
+// any cookie the browser already has under the same name, domain and path:
+// that one came from the profile's own database and is at least as new.
+// A snapshot that cannot be read is logged and moved aside, never fatal.
+func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error) {
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		s.setAside(fmt.Errorf("read: %w", err))
+		return 0, nil
+	}
+	var snap snapshotFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&snap); err != nil || snap.Version != 1 {
+		if err == nil {
+			err = fmt.Errorf("unknown version %d", snap.Version)
+		}
+		s.setAside(err)
+		return 0, nil
+	}
+	have, err := getCookies(ctx, c)
+	if err != nil {
+		return 0, fmt.Errorf("restore cookies: %w", err)
+	}
+	exists := map[string]bool{}
+	for _, ck := range have {
+		exists[ck.key()] = true
+	}
+	var params []map[string]json.RawMessage
+	now := time.Now()
+	for _, ck := range snap.Cookies {
+		if ck.str("name") == "" || exists[ck.key()] || ck.expired(now) {
+			continue
+		}
+		params = append(params, ck.param())
+	}
+	if len(params) > 0 {
+		if err := c.Call(ctx, "Storage.setCookies", map[string]any{"cookies": params}, nil); err != nil {
+			return 0, fmt.Errorf("restore cookies: %w", err)
+		}
+	}
+	// What is in the browser now is what the file says: no rewrite until
+	// it changes.
+	if canon, err := json.Marshal(sortedCopy(snap.Cookies)); err == nil {
+		s.mu.Lock()
+		s.lastHash, s.saved, s.count = sha256.Sum256(canon), snap.Saved, len(snap.Cookies)
+		s.mu.Unlock()
+	}
+	return len(params), nil
+}
+
+func sortedCopy(cs []Cookie) []Cookie {
+	out := append([]Cookie(nil), cs...)
+	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	return out
+}
+
+// setAside renames an unreadable snapshot so it is kept for inspection and
+// never read again.
+func (s *Store) setAside(cause error) {
+	aside := fmt.Sprintf("%s.corrupt-%s", s.path, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(s.path, aside); err != nil {
+		s.log.Error("cookie snapshot unreadable and cannot be moved aside; cookies not restored",
+			"file", s.path, "err", cause, "rename_err", err)
+		return
+	}
+	s.log.Error("cookie snapshot unreadable; moved aside, cookies not restored",
+		"file", s.path, "moved_to", aside, "err", cause)
+}
+
+// Run snapshots every interval until ctx ends. conn returns the current
+// browser connection (it may change if scry reconnects).
+func (s *Store) Run(ctx context.Context, interval time.Duration, conn func(context.Context) (Caller, error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := conn(cctx)
+		if err == nil {
+			var wrote bool
+			wrote, err = s.Snapshot(cctx, c)
+			if wrote {
+				_, n := s.Stats()
+				s.log.Debug("cookies saved", "count", n)
+			}
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("cookie snapshot failed; will retry", "err", err)
+		}
+	}
+}
