@@ -18,6 +18,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/config"
 	"github.com/dataplanelabs/scry/internal/cookies"
 	"github.com/dataplanelabs/scry/internal/display"
+	"github.com/dataplanelabs/scry/internal/metrics"
 	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/profile"
 	"github.com/dataplanelabs/scry/internal/supervise"
@@ -41,6 +42,7 @@ type scry struct {
 	cookies    *cookies.Store
 	cookieStop func()
 	x11vnc     *vncChild
+	metrics    *metrics.Metrics
 	stops      []func(context.Context) // background components, stopped in reverse
 }
 
@@ -107,9 +109,10 @@ func (s *scry) start(ctx context.Context) error {
 	}
 	// The human door's files are checked before anything starts.
 	s.novnc, err = novnc.New(novnc.Config{
-		StaticDir: cfg.NoVNCDir,
-		VNCAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
-		Logger:    s.log.With("door", "novnc"),
+		StaticDir:  cfg.NoVNCDir,
+		VNCAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
+		Logger:     s.log.With("door", "novnc"),
+		MaxViewers: cfg.VNCMaxViewers,
 	})
 	if err != nil {
 		return err
@@ -128,6 +131,29 @@ func (s *scry) start(ctx context.Context) error {
 			return fmt.Errorf("%s=%d is already in use (%v): stop whatever listens there or choose another port", p.name, p.port, err)
 		}
 	}
+
+	s.metrics = metrics.New(Version, metrics.Sources{
+		VNCViewers:      s.novnc.Viewers,
+		VNCViewersTotal: s.novnc.TotalViewers,
+		ChromiumPid: func() int {
+			if p := s.chromium; p != nil && !p.Exited() {
+				return p.Pid()
+			}
+			return 0
+		},
+		ChromiumStarted: func() time.Time {
+			if p := s.chromium; p != nil && !p.Exited() {
+				return p.Started()
+			}
+			return time.Time{}
+		},
+		CookieSnapshot: func() (time.Time, int) {
+			if s.cookies == nil {
+				return time.Time{}, 0
+			}
+			return s.cookies.Stats()
+		},
+	})
 
 	// A private runtime directory for the children: their HOME, and the
 	// VNC password file, which must never sit in the profile.
@@ -222,13 +248,19 @@ func (s *scry) start(ctx context.Context) error {
 		Policy:    cdpproxy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins},
 		Logger:    s.log.With("door", "cdp"),
 		KeepAlive: s.keepAlive(),
+		Observer:  metrics.CDP{M: s.metrics},
+		Token:     cfg.CDPToken,
+		MaxConns:  cfg.CDPMaxConns,
+		Health:    s.health(),
+		Metrics:   s.metrics.Handler(),
 	})
 	srv, err := s.listenAndServe(s.log.With("door", "cdp"), "cdp", net.JoinHostPort("", strconv.Itoa(cfg.CDPPort)), s.proxy)
 	if err != nil {
 		return fmt.Errorf("open the agent door: %w", err)
 	}
 	s.servers = append(s.servers, srv)
-	s.log.Info("agent door open", "addr", srv.Addr(), "allowed_hosts", cfg.CDPAllowedHosts, "allowed_origins", cfg.CDPAllowedOrigins)
+	s.log.Info("agent door open", "addr", srv.Addr(), "allowed_hosts", cfg.CDPAllowedHosts, "allowed_origins", cfg.CDPAllowedOrigins,
+		"token_required", cfg.CDPToken != "", "max_conns", cfg.CDPMaxConns)
 
 	// The human door.
 	srv, err = s.listenAndServe(s.log.With("door", "novnc"), "novnc", net.JoinHostPort("", strconv.Itoa(cfg.NoVNCPort)), s.novnc)
@@ -336,7 +368,7 @@ func (sc *scry) listenAndServe(log *slog.Logger, name, addr string, h http.Handl
 		name: name, log: log, l: l, done: make(chan struct{}),
 		srv: &http.Server{
 			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: sc.cfg.HeaderTimeout,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -78,6 +78,7 @@ func (s *scry) startVNC(path string) error {
 		_ = supervise.Keep(ctx, log, supervise.DefaultBackoff(), 3*time.Second, start, ready, func() {
 			v.restarts.Add(1)
 			v.pid.Store(0)
+			s.metrics.Restarted("x11vnc")
 		})
 	}()
 	return nil

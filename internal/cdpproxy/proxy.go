@@ -13,7 +13,8 @@ package cdpproxy
 
 import (
 	"bufio"
-	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,15 @@ type Config struct {
 	DialTimeout time.Duration
 	// Observer, if not nil, is told about connections and refusals.
 	Observer Observer
+	// Token, if not empty, must accompany every request, as
+	// "Authorization: Bearer TOKEN" or "?token=TOKEN".
+	Token string
+	// MaxConns caps concurrent CDP WebSocket connections; 0 means no cap.
+	MaxConns int
+	// Health serves /healthz and /readyz without a token (they reveal
+	// nothing); Metrics serves /metrics behind the token. Both are
+	// answered by scry, never forwarded to Chromium.
+	Health, Metrics http.Handler
 }
 
 // Observer receives events for metrics and access logs.
@@ -69,6 +79,11 @@ type Proxy struct {
 	obs       Observer
 	dialer    net.Dialer
 	transport *http.Transport
+
+	// version caches Chromium's /json/version answer: it does not change
+	// for the life of the browser process, and Chromium takes a couple of
+	// milliseconds to build it.
+	version atomic.Pointer[cachedAnswer]
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -114,11 +129,33 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, "host", http.StatusForbidden, err)
 		return
 	}
+	switch r.URL.Path {
+	case "/healthz", "/readyz":
+		if p.cfg.Health != nil {
+			p.cfg.Health.ServeHTTP(w, r)
+			return
+		}
+	}
+	if p.cfg.Token != "" && !TokenMatches(p.cfg.Token, RequestToken(r)) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="scry"`)
+		p.refuse(w, r, "token", http.StatusUnauthorized, errors.New(
+			"missing or wrong CDP token: send Authorization: Bearer <token> or add ?token=<token> to the URL (CDP_TOKEN)"))
+		return
+	}
+	if r.URL.Path == "/metrics" && p.cfg.Metrics != nil {
+		p.cfg.Metrics.ServeHTTP(w, r)
+		return
+	}
 	if err := p.cfg.Policy.CheckOrigin(r.Header.Get("Origin")); err != nil {
 		p.refuse(w, r, "origin", http.StatusForbidden, err)
 		return
 	}
 	if isUpgrade(r) {
+		if p.cfg.MaxConns > 0 && p.Open() >= p.cfg.MaxConns {
+			p.refuse(w, r, "limit", http.StatusServiceUnavailable, fmt.Errorf(
+				"too many CDP connections (CDP_MAX_CONNS=%d): close idle clients or raise the limit", p.cfg.MaxConns))
+			return
+		}
 		p.serveWebSocket(w, r)
 		return
 	}
@@ -177,6 +214,9 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 	out.URL.Host = p.cfg.Backend
 	out.Host = p.cfg.Backend
 	out.RequestURI = ""
+	// The client's Connection: close is about its own leg; keep the
+	// pooled connection to Chromium.
+	out.Close = false
 	out.Header.Del("Origin")
 	out.Header.Del("Authorization")
 	out.Header.Del("X-Forwarded-Proto")
@@ -188,7 +228,17 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 	return out
 }
 
+type cachedAnswer struct {
+	header http.Header
+	body   []byte
+}
+
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	isVersion := r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/json/version"
+	if c := p.version.Load(); isVersion && c != nil {
+		p.writeDiscovery(w, r, c.header, http.StatusOK, c.body)
+		return
+	}
 	out := p.outgoing(r)
 	for _, h := range hopHeaders {
 		out.Header.Del(h)
@@ -209,15 +259,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "reading chromium's answer failed", http.StatusBadGateway)
 			return
 		}
-		if nb, err := Rewrite(body, publicHost(r), wsScheme(r), p.tokenQuery(r)); err != nil {
-			p.log.Warn("cannot rewrite discovery answer; passing it through", "path", r.URL.Path, "err", err)
-		} else {
-			body = nb
+		if isVersion {
+			p.version.Store(&cachedAnswer{header: resp.Header.Clone(), body: body})
 		}
-		copyHeader(w.Header(), resp.Header)
-		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(body)
+		p.writeDiscovery(w, r, resp.Header, resp.StatusCode, body)
 		return
 	}
 	copyHeader(w.Header(), resp.Header)
@@ -225,20 +270,48 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, resp.Body)
 }
 
-// tokenQuery returns the query to add to rewritten WebSocket URLs: the
-// token the client presented, so a client that only knows the HTTP URL
-// can follow the WebSocket URL it is handed.
-func (p *Proxy) tokenQuery(r *http.Request) url.Values {
-	tok := r.URL.Query().Get("token")
-	if tok == "" {
-		if h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			tok = strings.TrimSpace(h)
-		}
+// writeDiscovery rewrites a discovery answer for this client and sends it.
+func (p *Proxy) writeDiscovery(w http.ResponseWriter, r *http.Request, h http.Header, code int, body []byte) {
+	if nb, err := Rewrite(body, publicHost(r), wsScheme(r), p.tokenQuery(r)); err != nil {
+		p.log.Warn("cannot rewrite discovery answer; passing it through", "path", r.URL.Path, "err", err)
+	} else {
+		body = nb
 	}
-	if tok == "" || !TokenRequired(r.Context()) {
+	copyHeader(w.Header(), h)
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+	p.log.Debug("discovery", "client", r.RemoteAddr, "path", r.URL.Path, "status", code, "bytes", len(body))
+}
+
+// tokenQuery returns the query to add to rewritten WebSocket URLs: the
+// token, which this client has just proved it knows, so a client that only
+// knows the HTTP URL can follow the WebSocket URL it is handed.
+func (p *Proxy) tokenQuery(r *http.Request) url.Values {
+	if p.cfg.Token == "" {
 		return nil
 	}
-	return url.Values{"token": {tok}}
+	return url.Values{"token": {p.cfg.Token}}
+}
+
+// RequestToken extracts the token a request carries, from the
+// Authorization header or the token query parameter.
+func RequestToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+	}
+	return r.URL.Query().Get("token")
+}
+
+// TokenMatches compares in constant time; hashing first hides the length.
+func TokenMatches(want, got string) bool {
+	if got == "" {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 func copyHeader(dst, src http.Header) {
@@ -421,18 +494,4 @@ func (p *Proxy) Close() {
 		c.Close()
 	}
 	p.transport.CloseIdleConnections()
-}
-
-type ctxKey struct{}
-
-// WithTokenRequired marks a request's context as authenticated by token, so
-// rewritten URLs carry the token on.
-func WithTokenRequired(ctx context.Context) context.Context {
-	return context.WithValue(ctx, ctxKey{}, true)
-}
-
-// TokenRequired reports whether the token guard passed this request.
-func TokenRequired(ctx context.Context) bool {
-	v, _ := ctx.Value(ctxKey{}).(bool)
-	return v
 }

@@ -14,6 +14,11 @@
 //	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
 //	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated).
 //	CDP_ALLOWED_ORIGINS  ""             Origins allowed to open CDP WebSockets ("*" for any).
+//	CDP_TOKEN            ""             If set, every request on CDP_PORT must carry it (Bearer or ?token=).
+//	CDP_TOKEN_FILE       ""             File holding CDP_TOKEN (a mounted Secret); wins over CDP_TOKEN.
+//	CDP_MAX_CONNS        128            Cap on concurrent CDP WebSocket connections (0: none).
+//	VNC_MAX_VIEWERS      16             Cap on concurrent noVNC viewers (0: none).
+//	HEADER_TIMEOUT       10s            Bound on reading a request's headers on both doors.
 //	CHILD_UID            1000           Uid the children run as when scry runs as root.
 //	CHILD_GID            CHILD_UID      Gid the children run as when scry runs as root.
 //	CHROMIUM_PATH        (search)       Chromium binary; default chromium, then chromium-browser.
@@ -51,6 +56,10 @@ type Config struct {
 	VNCPassword       string
 	CDPAllowedHosts   []string
 	CDPAllowedOrigins []string
+	CDPToken          string
+	CDPMaxConns       int
+	VNCMaxViewers     int
+	HeaderTimeout     time.Duration
 	ChildUID          int
 	ChildGID          int
 	ChromiumPath      string
@@ -92,6 +101,11 @@ var Vars = []Var{
 	{"VNC_PASSWORD", "", "VNC password (only 8 characters count); empty leaves the login view open"},
 	{"CDP_ALLOWED_HOSTS", "", "comma-separated Host names accepted on CDP_PORT besides IP literals and localhost"},
 	{"CDP_ALLOWED_ORIGINS", "", "comma-separated Origins allowed on CDP_PORT (\"*\" for any); none by default"},
+	{"CDP_TOKEN", "", "if set, every request on CDP_PORT must carry it: Authorization: Bearer TOKEN or ?token=TOKEN"},
+	{"CDP_TOKEN_FILE", "", "file holding the token (e.g. a mounted Kubernetes Secret); wins over CDP_TOKEN"},
+	{"CDP_MAX_CONNS", "128", "cap on concurrent CDP WebSocket connections (0: no cap)"},
+	{"VNC_MAX_VIEWERS", "16", "cap on concurrent noVNC viewers (0: no cap)"},
+	{"HEADER_TIMEOUT", "10s", "bound on reading request headers on both doors (never applies to open WebSockets)"},
 	{"CHILD_UID", "1000", "uid the children run as when scry runs as root (the sandbox stays on)"},
 	{"CHILD_GID", "CHILD_UID", "gid the children run as when scry runs as root"},
 	{"CHROMIUM_PATH", "chromium", "Chromium binary (searched in PATH: chromium, chromium-browser)"},
@@ -155,6 +169,24 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	}
 	c.ChildGID = id("CHILD_GID", strconv.Itoa(c.ChildUID))
 	c.CookieInterval = duration("SESSION_COOKIE_INTERVAL", "30s")
+	c.HeaderTimeout = duration("HEADER_TIMEOUT", "10s")
+	c.CDPMaxConns = id("CDP_MAX_CONNS", "128")
+	c.VNCMaxViewers = id("VNC_MAX_VIEWERS", "16")
+	c.CDPToken = getenv("CDP_TOKEN")
+	if f := getenv("CDP_TOKEN_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("CDP_TOKEN_FILE=%q: %w", f, err))
+		case strings.TrimSpace(string(b)) == "":
+			errs = append(errs, fmt.Errorf("CDP_TOKEN_FILE=%q: the file is empty; put the token in it", f))
+		default:
+			c.CDPToken = strings.TrimSpace(string(b))
+		}
+	}
+	if c.CDPToken != "" && len(c.CDPToken) < 16 {
+		errs = append(errs, errors.New("CDP_TOKEN: too short (under 16 characters); use a random token, e.g. openssl rand -hex 32"))
+	}
 	switch v := cmp.Or(getenv("SESSION_COOKIES"), "persist"); v {
 	case "persist":
 		c.SessionCookies = true

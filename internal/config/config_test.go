@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ func TestDefaults(t *testing.T) {
 		LogFormat: "text", LogLevel: "info",
 		KeepAlive:      KeepAlive{30 * time.Second, 10 * time.Second, 3},
 		SessionCookies: true, CookieInterval: 30 * time.Second,
+		CDPMaxConns: 128, VNCMaxViewers: 16, HeaderTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -60,6 +62,8 @@ func TestInvalid(t *testing.T) {
 		{"keepalive", map[string]string{"KEEPALIVE": "30s"}, []string{`KEEPALIVE="30s"`, "IDLE/INTERVAL/COUNT"}},
 		{"keepalive zero", map[string]string{"KEEPALIVE": "0s/1s/1"}, []string{"KEEPALIVE"}},
 		{"session cookies", map[string]string{"SESSION_COOKIES": "yes"}, []string{`SESSION_COOKIES="yes"`, "persist or off"}},
+		{"short token", map[string]string{"CDP_TOKEN": "abc"}, []string{"CDP_TOKEN", "too short"}},
+		{"token file missing", map[string]string{"CDP_TOKEN_FILE": "/nonexistent/token"}, []string{`CDP_TOKEN_FILE="/nonexistent/token"`}},
 		{"two errors", map[string]string{"CDP_PORT": "x", "SCREEN": "y"}, []string{"CDP_PORT", "SCREEN"}},
 	}
 	for _, tt := range tests {
@@ -150,4 +154,18 @@ func FuzzSplitWords(f *testing.F) {
 			t.Fatalf("round trip of %q: %q vs %q (%v)", s, again, words, err)
 		}
 	})
+}
+
+func TestTokenFile(t *testing.T) {
+	f := t.TempDir() + "/token"
+	if err := os.WriteFile(f, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromEnv(env(map[string]string{"CDP_TOKEN": "ignored-because-file-wins", "CDP_TOKEN_FILE": f}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CDPToken != "0123456789abcdef0123" {
+		t.Errorf("token %q, want the file's, trimmed", c.CDPToken)
+	}
 }

@@ -1,0 +1,126 @@
+// Package metrics exposes scry's Prometheus metrics: both doors' traffic,
+// refusals, child restarts, Chromium's uptime and memory, and the cookie
+// snapshot's age.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Sources are read at scrape time.
+type Sources struct {
+	VNCViewers      func() int
+	VNCViewersTotal func() uint64
+	// ChromiumPid returns the browser's pid, 0 if it is not running.
+	ChromiumPid     func() int
+	ChromiumStarted func() time.Time
+	// CookieSnapshot returns when the snapshot last changed and how many
+	// cookies it holds.
+	CookieSnapshot func() (time.Time, int)
+}
+
+// Metrics holds the collectors scry updates as things happen.
+type Metrics struct {
+	reg         *prometheus.Registry
+	cdpOpen     prometheus.Gauge
+	cdpTotal    prometheus.Counter
+	cdpBytes    *prometheus.CounterVec
+	cdpDuration prometheus.Histogram
+	refused     *prometheus.CounterVec
+	restarts    *prometheus.CounterVec
+}
+
+// New builds the registry. version is scry's build version.
+func New(version string, src Sources) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.cdpOpen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "scry_cdp_connections_open", Help: "CDP WebSocket connections open through the bridge."})
+	m.cdpTotal = prometheus.NewCounter(prometheus.CounterOpts{Name: "scry_cdp_connections_total", Help: "CDP WebSocket connections accepted since start."})
+	m.cdpBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_cdp_bytes_total", Help: "Bytes spliced through the CDP bridge, by direction (in: client to Chromium)."}, []string{"direction"})
+	m.cdpDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scry_cdp_connection_duration_seconds", Help: "How long CDP connections lasted.",
+		Buckets: []float64{0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600}})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (host, origin, token, limit)."}, []string{"door", "reason"})
+	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_child_restarts_total", Help: "Child process restarts, by process."}, []string{"proc"})
+	for _, r := range []string{"host", "origin", "token", "limit"} {
+		m.refused.WithLabelValues("cdp", r)
+	}
+	m.restarts.WithLabelValues("x11vnc")
+	m.cdpBytes.WithLabelValues("in")
+	m.cdpBytes.WithLabelValues("out")
+
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "scry_build_info", Help: "scry's version.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
+	build.Set(1)
+
+	m.reg.MustRegister(m.cdpOpen, m.cdpTotal, m.cdpBytes, m.cdpDuration, m.refused, m.restarts, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.VNCViewers != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_vnc_viewers_open", Help: "noVNC viewers connected now."},
+			func() float64 { return float64(src.VNCViewers()) }))
+	}
+	if src.VNCViewersTotal != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "scry_vnc_viewers_total", Help: "noVNC viewers accepted since start."},
+			func() float64 { return float64(src.VNCViewersTotal()) }))
+	}
+	if src.ChromiumStarted != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_chromium_uptime_seconds", Help: "Seconds since Chromium started."},
+			func() float64 {
+				t := src.ChromiumStarted()
+				if t.IsZero() {
+					return 0
+				}
+				return time.Since(t).Seconds()
+			}))
+	}
+	if src.ChromiumPid != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_chromium_resident_memory_bytes", Help: "Resident memory of Chromium's whole process tree."},
+			func() float64 { return float64(TreeRSS(src.ChromiumPid())) }))
+	}
+	if src.CookieSnapshot != nil {
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_cookie_snapshot_age_seconds", Help: "Seconds since the cookie snapshot last changed on disk (0: none yet)."},
+				func() float64 {
+					t, _ := src.CookieSnapshot()
+					if t.IsZero() {
+						return 0
+					}
+					return time.Since(t).Seconds()
+				}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_cookie_snapshot_cookies", Help: "Cookies in the last snapshot."},
+				func() float64 { _, n := src.CookieSnapshot(); return float64(n) }))
+	}
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Refused counts a refused request.
+func (m *Metrics) Refused(door, reason string) { m.refused.WithLabelValues(door, reason).Inc() }
+
+// Restarted counts a child restart.
+func (m *Metrics) Restarted(proc string) { m.restarts.WithLabelValues(proc).Inc() }
+
+// CDP adapts Metrics to the CDP bridge's observer.
+type CDP struct{ M *Metrics }
+
+// Refused implements cdpproxy.Observer.
+func (c CDP) Refused(reason string) { c.M.Refused("cdp", reason) }
+
+// ConnOpened implements cdpproxy.Observer.
+func (c CDP) ConnOpened() { c.M.cdpOpen.Inc(); c.M.cdpTotal.Inc() }
+
+// ConnClosed implements cdpproxy.Observer.
+func (c CDP) ConnClosed(d time.Duration, in, out int64) {
+	c.M.cdpOpen.Dec()
+	c.M.cdpDuration.Observe(d.Seconds())
+	c.M.cdpBytes.WithLabelValues("in").Add(float64(in))
+	c.M.cdpBytes.WithLabelValues("out").Add(float64(out))
+}
