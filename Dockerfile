@@ -25,7 +25,7 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -buildvcs=false \
-      -ldflags="-s -w -X main.version=${VERSION}" \
+      -ldflags="-s -w -X github.com/dataplanelabs/scry/internal/app.Version=${VERSION}" \
       -o /out/scry ./cmd/scry
 
 # --- novnc: only the static web client out of Debian's novnc package ---------
@@ -39,7 +39,7 @@ RUN apt-get update \
  && test -f /tmp/novnc/root/usr/share/novnc/vnc.html \
  && rm -rf /var/lib/apt/lists/*
 
-# --- runtime: Chromium, Xvfb, x11vnc, tini, fonts; no compilers, no shells of ours
+# --- runtime: Chromium, Xvfb, x11vnc, tini and fonts; no toolchain ----------
 FROM ${BASE_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \

@@ -24,6 +24,9 @@ deps:
 		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@command -v node >/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq nodejs npm; }
+	@if [ -f integration/js/package-lock.json ] && [ ! -d integration/js/node_modules ]; then \
+		cd integration/js && npm ci --no-audit --no-fund; fi
 	$(GO) mod download
 
 # run builds scry and runs it in the foreground with a profile in ./.profile.
@@ -31,8 +34,9 @@ deps:
 run: deps build
 	PROFILE_DIR=$(PROFILE_DIR) ./$(BIN)
 
-# test is the whole suite CI runs: unit, integration (real Xvfb, Chromium,
-# x11vnc and clients) and the deployment manifests.
+# test is the whole test suite: unit, integration (real Xvfb, Chromium,
+# x11vnc; chromedp, Playwright and Puppeteer clients) and the deployment
+# manifests. CI also runs container-test and a short fuzz pass.
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...

@@ -74,11 +74,12 @@ func childDir(t testing.TB) string {
 }
 
 // stopChild stops a child's process group politely, then forcibly.
-func stopChild(cmd *exec.Cmd, exited <-chan struct{}) {
+func stopChild(t testing.TB, cmd *exec.Cmd, exited <-chan struct{}) {
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-exited:
-	case <-time.After(5 * time.Second):
+	case <-time.After(2 * time.Second):
+		t.Logf("%s did not stop on SIGTERM within 2s; killing it", cmd.Path)
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	}
@@ -104,7 +105,7 @@ func startXvfb(t testing.TB, width, height int) string {
 		}
 		out := &lockedBuffer{}
 		cmd := exec.Command("Xvfb", display, "-screen", "0", fmt.Sprintf("%dx%dx24", width, height),
-			"-nolisten", "tcp", "-displayfd", "3")
+			"-nolisten", "tcp", "-noreset", "-displayfd", "3")
 		cmd.ExtraFiles = []*os.File{pw}
 		cmd.Stdout, cmd.Stderr = out, out
 		asChild(cmd)
@@ -118,25 +119,26 @@ func startXvfb(t testing.TB, width, height int) string {
 		go func() {
 			var b [16]byte
 			n, _ := pr.Read(b[:]) // EOF when Xvfb exits
-			pr.Close()
 			ready <- strings.TrimSpace(string(b[:n]))
 		}()
 		select {
 		case got := <-ready:
 			if got == "" {
 				<-exited
+				pr.Close()
 				t.Logf("Xvfb %s did not start (display busy?): %s", display, out.String())
 				continue
 			}
 			t.Cleanup(func() {
-				stopChild(cmd, exited)
+				stopChild(t, cmd, exited)
+				pr.Close()
 				if t.Failed() {
 					t.Logf("Xvfb %s output:\n%s", display, out.String())
 				}
 			})
 			return display
 		case <-ctx.Done():
-			stopChild(cmd, exited)
+			stopChild(t, cmd, exited)
 			t.Fatalf("Xvfb %s not ready: %v\n%s", display, ctx.Err(), out.String())
 		}
 	}
@@ -158,9 +160,17 @@ func freePort(t testing.TB) int {
 // returns its address once it answers with an RFB banner.
 func startX11vnc(t testing.TB, display, password string) string {
 	t.Helper()
+	addr, _ := runX11vnc(t, display, password, freePort(t))
+	return addr
+}
+
+// runX11vnc starts x11vnc on port and returns its address and a func that
+// stops it (also called at cleanup).
+func runX11vnc(t testing.TB, display, password string, port int, extra ...string) (string, func()) {
+	t.Helper()
 	needBinaries(t, "x11vnc")
 	dir := childDir(t)
-	opts := vnc.Options{Display: display, Port: freePort(t)}
+	opts := vnc.Options{Display: display, Port: port}
 	if password != "" {
 		uid, gid := -1, -1
 		if os.Geteuid() == 0 {
@@ -173,7 +183,7 @@ func startX11vnc(t testing.TB, display, password string) string {
 		opts.PasswordFile = path
 	}
 	out := &lockedBuffer{}
-	cmd := exec.Command("x11vnc", vnc.Args(opts)...)
+	cmd := exec.Command("x11vnc", append(vnc.Args(opts), extra...)...)
 	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
 	cmd.Stdout, cmd.Stderr = out, out
 	asChild(cmd)
@@ -183,8 +193,10 @@ func startX11vnc(t testing.TB, display, password string) string {
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { stopChild(t, cmd, exited) }) }
 	t.Cleanup(func() {
-		stopChild(cmd, exited)
+		stop()
 		if t.Failed() {
 			t.Logf("x11vnc output:\n%s", out.String())
 		}
@@ -210,5 +222,5 @@ func startX11vnc(t testing.TB, display, password string) string {
 		}
 		t.Fatalf("x11vnc not ready: %v\n%s", err, out.String())
 	}
-	return addr
+	return addr, stop
 }

@@ -13,12 +13,13 @@
 //
 // The bridge has no idle or read timeout: a viewer watching a still screen
 // is idle, not dead. TCP keepalive (idle 30s, interval 10s, 3 probes) on
-// the x11vnc leg finds dead peers; the HTTP server's listener should use the
-// same KeepAlive config for the viewer leg. Closing a viewer's tab closes
+// both legs finds dead peers; the handler sets it on the viewer's connection
+// itself, whatever listener the server uses. Closing a viewer's tab closes
 // only that viewer's bridge; x11vnc and Chromium are untouched.
 package novnc
 
 import (
+	"bufio"
 	"context"
 	_ "embed"
 	"errors"
@@ -46,13 +47,17 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 )
 
-// KeepAlive is the TCP keepalive scry uses on both legs of the bridge: start
-// probing after 30s idle, probe every 10s, give up after 3 misses.
-var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
+// keepAlive is the TCP keepalive on both legs of the bridge: start probing
+// after 30s idle, probe every 10s, give up after 3 misses.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
 
-// copyBufSize is the size of each WebSocket message sent to a viewer: large
-// enough that a full-screen raw update costs few frames.
-const copyBufSize = 256 << 10
+// copyBufSize caps each WebSocket message sent to a viewer. A read returns
+// what x11vnc has sent so far, so small updates are not delayed; a large
+// cap lets a full-screen update go in few messages, and the per-message cost
+// (syscalls, wakeups) dominates the bridge's CPU: in BenchmarkFramebuffer,
+// 32 KiB cost 1.3 ms/MB, 256 KiB 0.65 and 1 MiB 0.5. Pooled, so one per
+// active copy.
+var copyBufSize = 1 << 20
 
 //go:embed index.html
 var indexHTML []byte
@@ -86,6 +91,8 @@ type Handler struct {
 
 	ctx    context.Context // canceled by Close: ends every bridge
 	cancel context.CancelFunc
+	mu     sync.Mutex // orders wg.Add before Close's wg.Wait
+	closed bool
 	wg     sync.WaitGroup
 }
 
@@ -115,7 +122,7 @@ func New(cfg Config) (*Handler, error) {
 		log: log,
 		dialer: net.Dialer{
 			Timeout:         cfg.DialTimeout,
-			KeepAliveConfig: KeepAlive,
+			KeepAliveConfig: keepAlive,
 		},
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -150,9 +157,23 @@ func (h *Handler) TotalViewers() uint64 { return h.total.Load() }
 // Close ends every open bridge and waits for them. http.Server.Shutdown
 // does not see hijacked WebSocket connections, so call Close after it.
 func (h *Handler) Close() error {
+	h.mu.Lock()
+	h.closed = true
 	h.cancel()
+	h.mu.Unlock()
 	h.wg.Wait()
 	return nil
+}
+
+// track registers a bridge with Close; false once Close has begun.
+func (h *Handler) track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
 }
 
 func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {
@@ -220,10 +241,11 @@ func (h *Handler) acquire() bool {
 }
 
 func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
-	if h.ctx.Err() != nil {
+	if !h.track() {
 		http.Error(w, "scry is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	defer h.wg.Done()
 	client := r.RemoteAddr
 	log := h.log.With("client", client)
 	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
@@ -235,11 +257,10 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 			h.cfg.MaxViewers), http.StatusServiceUnavailable)
 		return
 	}
-	h.wg.Add(1)
-	defer h.wg.Done()
 	defer h.open.Add(-1)
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	tap := &hijackTap{ResponseWriter: w}
+	ws, err := websocket.Accept(tap, r, &websocket.AcceptOptions{
 		// noVNC may ask for "binary"; a client asking for nothing gets
 		// binary frames anyway.
 		Subprotocols: []string{"binary"},
@@ -334,6 +355,20 @@ func (h *Handler) bridge(ctx context.Context, viewer net.Conn, vnc *net.TCPConn)
 	vnc.Close()
 	viewer.Close()
 	return st
+}
+
+// hijackTap sees the viewer's connection when the WebSocket takes it over,
+// to give it scry's TCP keepalive whatever listener the server uses.
+type hijackTap struct {
+	http.ResponseWriter
+}
+
+func (t *hijackTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(t.ResponseWriter).Hijack()
+	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+		tc.SetKeepAliveConfig(keepAlive)
+	}
+	return c, brw, err
 }
 
 // readerOnly hides a source's WriteTo so io.CopyBuffer uses our buffer size

@@ -358,3 +358,28 @@ func TestStaticRoutes(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseEndsBridges: Close (after the HTTP server's Shutdown) ends the
+// hijacked WebSocket bridges the server no longer sees, and refuses new ones.
+func TestCloseEndsBridges(t *testing.T) {
+	display := startXvfb(t, testW, testH)
+	vncAddr := startX11vnc(t, display, "")
+	h, srv := startServer(t, Config{VNCAddr: vncAddr})
+	c, err := handshake(t, srv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readFullFrame(t, c)
+	h.Close()
+	if n := h.Viewers(); n != 0 {
+		t.Errorf("Viewers() = %d after Close, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := c.ReadUpdate(ctx); err == nil {
+		t.Error("viewer still reads after Close")
+	}
+	if _, resp, err := dialViewer(ctx, srv); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("dial after Close: %v, %v; want 503", err, resp)
+	}
+}

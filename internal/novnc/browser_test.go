@@ -1,0 +1,124 @@
+package novnc
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestPageInChromium loads scry's page in a real Chromium, under a path
+// prefix as behind an ingress: it must ask for the password, report a wrong
+// one, connect with the right one, draw the screen, and reconnect by itself
+// (reusing the password) after x11vnc restarts.
+func TestPageInChromium(t *testing.T) {
+	needBinaries(t, "chromium")
+	if _, err := os.Stat(filepath.Join(DefaultStaticDir, "core", "rfb.js")); err != nil {
+		t.Skip("noVNC not installed in /usr/share/novnc: apt-get install novnc")
+	}
+	display := startXvfb(t, testW, testH)
+	const password = "pa55word"
+	port := freePort(t)
+	vncAddr, stopVNC := runX11vnc(t, display, password, port)
+
+	h, err := New(Config{VNCAddr: vncAddr, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/scry/", http.StripPrefix("/scry", h))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { srv.Close(); h.Close() })
+
+	profile := childDir(t)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath("chromium"),
+			chromedp.UserDataDir(profile),
+			chromedp.Env("HOME="+profile),
+			chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+				if os.Geteuid() == 0 { // keep the sandbox: run as the child user
+					cmd.SysProcAttr.Credential = &syscall.Credential{Uid: childUID, Gid: childGID}
+				}
+			}),
+		)...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancel()
+	// The first Run starts the browser and must not carry a timeout.
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	state := func(want string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](`document.getElementById('status').dataset.state === '`+want+`'`,
+			chromedp.WithPollingTimeout(30*time.Second))
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/scry/"),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("password"), "wrong"),
+		chromedp.Click(chromedp.CSS("#login button")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('loginerr').textContent !== ''`,
+			chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("wrong password: %v", err)
+	}
+	errText, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("loginerr")))
+	if err != nil || !strings.Contains(errText, "Authentication failed") {
+		t.Errorf("wrong password shows %q (%v)", errText, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS("#login button")),
+		state("connected"),
+	)
+	if err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	canvasW, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelector('#screen canvas').width`))
+	if err != nil || canvasW != testW {
+		t.Errorf("canvas width %d (%v), want %d", canvasW, err, testW)
+	}
+	full, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('full').href`))
+	if err != nil || !strings.HasSuffix(full, "/scry/vnc.html?path=scry%2Fwebsockify") {
+		t.Errorf("full noVNC link %q (%v) does not keep the prefix", full, err)
+	}
+
+	// x11vnc restarts (the supervisor's job): the page reconnects alone,
+	// reusing the password it was given.
+	stopVNC()
+	if err := chromedp.Do(ctx, state("error")); err != nil {
+		t.Fatalf("page did not notice the drop: %v", err)
+	}
+	runX11vnc(t, display, password, port)
+	if err := chromedp.Do(ctx, state("connected")); err != nil {
+		t.Fatalf("page did not reconnect: %v", err)
+	}
+
+	// Clipboard: the panel sends text to the remote and stays connected.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("clipbtn")),
+		chromedp.SetValue(chromedp.ID("cliptext"), "from the clipboard"),
+		chromedp.Click(chromedp.ID("clipsend")),
+		state("connected"),
+	)
+	if err != nil {
+		t.Fatalf("clipboard paste: %v", err)
+	}
+	if n := h.Viewers(); n != 1 {
+		t.Errorf("Viewers() = %d after reconnect, want 1", n)
+	}
+}
