@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -217,19 +218,28 @@ func (s *scry) start(ctx context.Context) error {
 	}
 
 	// Chromium.
+	var sandboxFailed atomic.Bool
 	s.log.Info("starting chromium", "path", chromiumPath, "extra_flags", len(cfg.ChromeExtraFlags))
 	s.chromium, err = supervise.Start(supervise.Spec{
 		Name: "chromium", Path: chromiumPath, Args: browser.Flags(cfg),
 		Env: s.env, Dir: s.runtime, Credential: s.cred, Logger: s.log,
 		// If scry dies without a stop, Chromium still gets to flush.
 		DeathSignal: syscall.SIGTERM,
-		Classify:    browser.ClassifyOutput,
+		Classify: func(line string) slog.Level {
+			if browser.SandboxFailed(line) {
+				sandboxFailed.Store(true)
+			}
+			return browser.ClassifyOutput(line)
+		},
 	})
 	if err != nil {
 		return err
 	}
 	v, err := browser.WaitCDP(ctx, s.internalCDP(), s.chromium)
 	if err != nil {
+		if sandboxFailed.Load() {
+			return errors.New(browser.SandboxHint)
+		}
 		return err
 	}
 	s.log.Info("chromium ready", "pid", s.chromium.Pid(), "browser", v.Browser)

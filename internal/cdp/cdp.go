@@ -156,20 +156,31 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	}
 	select {
 	case r := <-ch:
-		if r.Error != nil {
-			return fmt.Errorf("%s: %w", method, r.Error)
-		}
-		if result != nil && len(r.Result) > 0 {
-			if err := json.Unmarshal(r.Result, result); err != nil {
-				return fmt.Errorf("%s: decode result: %w", method, err)
-			}
-		}
-		return nil
+		return answer(method, r, result)
 	case <-c.done:
+		// The answer may have arrived just before the connection went
+		// (Browser.close does exactly that): it wins.
+		select {
+		case r := <-ch:
+			return answer(method, r, result)
+		default:
+		}
 		return fmt.Errorf("%s: connection closed: %v", method, c.err)
 	case <-ctx.Done():
 		return fmt.Errorf("%s: %w", method, ctx.Err())
 	}
+}
+
+func answer(method string, r message, result any) error {
+	if r.Error != nil {
+		return fmt.Errorf("%s: %w", method, r.Error)
+	}
+	if result != nil && len(r.Result) > 0 {
+		if err := json.Unmarshal(r.Result, result); err != nil {
+			return fmt.Errorf("%s: decode result: %w", method, err)
+		}
+	}
+	return nil
 }
 
 // Close closes the connection.

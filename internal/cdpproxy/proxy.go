@@ -88,6 +88,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+	active int // upgrades admitted and not yet finished
 	nextID atomic.Uint64
 }
 
@@ -151,11 +152,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isUpgrade(r) {
-		if p.cfg.MaxConns > 0 && p.Open() >= p.cfg.MaxConns {
+		if !p.admit() {
 			p.refuse(w, r, "limit", http.StatusServiceUnavailable, fmt.Errorf(
 				"too many CDP connections (CDP_MAX_CONNS=%d): close idle clients or raise the limit", p.cfg.MaxConns))
 			return
 		}
+		defer p.leave()
 		p.serveWebSocket(w, r)
 		return
 	}
@@ -473,6 +475,24 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 	for _, c := range cs {
 		delete(p.conns, c)
 	}
+}
+
+// admit reserves a place for one more WebSocket under MaxConns; the check
+// and the reservation are one step so racing upgrades cannot overshoot.
+func (p *Proxy) admit() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cfg.MaxConns > 0 && p.active >= p.cfg.MaxConns {
+		return false
+	}
+	p.active++
+	return true
+}
+
+func (p *Proxy) leave() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.active--
 }
 
 // Open returns the number of WebSocket connections being spliced.

@@ -72,6 +72,9 @@ func rewriteObject(obj map[string]json.RawMessage, host, scheme string, query ur
 		if err != nil {
 			return fmt.Errorf("parse webSocketDebuggerUrl %q: %w", s, err)
 		}
+		if u.Opaque != "" {
+			return fmt.Errorf("webSocketDebuggerUrl %q is not a scheme://host/path URL", s)
+		}
 		u.Scheme, u.Host = scheme, host
 		u.RawQuery = addQuery(u.Query(), query)
 		obj["webSocketDebuggerUrl"] = mustString(u.String())

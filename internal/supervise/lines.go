@@ -32,15 +32,22 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
+		part := p
+		if i >= 0 {
+			part = p[:i]
+		}
+		// A line longer than maxLine goes out in maxLine pieces.
+		if room := maxLine - len(w.buf); len(part) >= room {
+			w.buf = append(w.buf, part[:room]...)
+			w.emit(w.buf)
+			w.buf = w.buf[:0]
+			p = p[room:]
+			continue
+		}
+		w.buf = append(w.buf, part...)
 		if i < 0 {
-			w.buf = append(w.buf, p...)
-			if len(w.buf) >= maxLine {
-				w.emit(w.buf)
-				w.buf = w.buf[:0]
-			}
 			break
 		}
-		w.buf = append(w.buf, p[:i]...)
 		w.emit(w.buf)
 		w.buf = w.buf[:0]
 		p = p[i+1:]
