@@ -1,0 +1,155 @@
+package cookies
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// jar is a fake browser cookie jar answering Storage.getCookies/setCookies.
+type jar struct {
+	cookies []Cookie
+	sets    int
+}
+
+func (j *jar) Call(ctx context.Context, method string, params, result any) error {
+	switch method {
+	case "Storage.getCookies":
+		b, _ := json.Marshal(map[string]any{"cookies": j.cookies})
+		return json.Unmarshal(b, result)
+	case "Storage.setCookies":
+		j.sets++
+		b, _ := json.Marshal(params)
+		var p struct{ Cookies []Cookie }
+		if err := json.Unmarshal(b, &p); err != nil {
+			return err
+		}
+		j.cookies = append(j.cookies, p.Cookies...)
+	}
+	return nil
+}
+
+func cookie(t *testing.T, s string) Cookie {
+	t.Helper()
+	var c Cookie
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newStore(t *testing.T) (*Store, string) {
+	dir := t.TempDir()
+	return New(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), -1, -1), dir
+}
+
+func TestSnapshotWritesOnlyOnChange(t *testing.T) {
+	s, _ := newStore(t)
+	j := &jar{cookies: []Cookie{
+		cookie(t, `{"name":"sid","value":"1","domain":"a.example","path":"/","session":true,"expires":-1,"size":4}`),
+	}}
+	ctx := context.Background()
+	if wrote, err := s.Snapshot(ctx, j); err != nil || !wrote {
+		t.Fatalf("first snapshot: wrote=%v err=%v", wrote, err)
+	}
+	fi, err := os.Stat(s.Path())
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("snapshot file: %v %v", fi, err)
+	}
+	if wrote, _ := s.Snapshot(ctx, j); wrote {
+		t.Error("unchanged jar rewritten")
+	}
+	j.cookies[0]["value"] = json.RawMessage(`"2"`)
+	if wrote, _ := s.Snapshot(ctx, j); !wrote {
+		t.Error("changed jar not written")
+	}
+	if _, n := s.Stats(); n != 1 {
+		t.Errorf("count %d", n)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	s, _ := newStore(t)
+	future := time.Now().Add(time.Hour).Unix()
+	past := time.Now().Add(-time.Hour).Unix()
+	old := &jar{cookies: []Cookie{
+		cookie(t, `{"name":"sid","value":"s","domain":"a.example","path":"/","session":true,"expires":-1,"httpOnly":true}`),
+		cookie(t, `{"name":"keep","value":"old","domain":"a.example","path":"/","session":true,"expires":-1}`),
+		cookie(t, `{"name":"persist","value":"p","domain":"a.example","path":"/","session":false,"expires":`+itoa(future)+`}`),
+		cookie(t, `{"name":"stale","value":"x","domain":"a.example","path":"/","session":false,"expires":`+itoa(past)+`}`),
+	}}
+	if _, err := s.Snapshot(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	// The new browser already has "keep" with a newer value.
+	fresh := &jar{cookies: []Cookie{cookie(t, `{"name":"keep","value":"new","domain":"a.example","path":"/","session":true,"expires":-1}`)}}
+	s2 := New(filepath.Dir(filepath.Dir(s.Path())), s.log, -1, -1)
+	n, err := s2.Restore(context.Background(), fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("restored %d cookies, want 2 (sid, persist)", n)
+	}
+	got := map[string]string{}
+	for _, c := range fresh.cookies {
+		got[c.str("name")] = c.str("value")
+		if c.str("name") == "persist" {
+			if _, ok := c["expires"]; !ok {
+				t.Error("persistent cookie restored without its expiry")
+			}
+		}
+		if _, ok := c["size"]; ok {
+			t.Error("a field Storage.setCookies does not take was sent")
+		}
+	}
+	want := map[string]string{"sid": "s", "keep": "new", "persist": "p"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if _, ok := got["stale"]; ok {
+		t.Error("an expired cookie was restored")
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestCorruptSnapshotSetAside(t *testing.T) {
+	for _, body := range []string{`{"version":1,"cookies":[{"na`, `{"version":7,"cookies":[]}`, "\x00\x01"} {
+		s, _ := newStore(t)
+		if err := os.MkdirAll(filepath.Dir(s.Path()), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.Path(), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Restore(context.Background(), &jar{})
+		if err != nil || n != 0 {
+			t.Errorf("%q: restore = %d, %v; want 0, nil", body, n, err)
+		}
+		if _, err := os.Stat(s.Path()); !os.IsNotExist(err) {
+			t.Errorf("%q: corrupt snapshot still in place", body)
+		}
+		m, _ := filepath.Glob(s.Path() + ".corrupt-*")
+		if len(m) != 1 {
+			t.Errorf("%q: not kept aside: %v", body, m)
+		} else if b, _ := os.ReadFile(m[0]); !strings.HasPrefix(string(b), body[:2]) {
+			t.Errorf("%q: contents not kept", body)
+		}
+	}
+}
+
+func TestNoSnapshotIsFine(t *testing.T) {
+	s, _ := newStore(t)
+	if n, err := s.Restore(context.Background(), &jar{}); n != 0 || err != nil {
+		t.Errorf("restore without a file: %d %v", n, err)
+	}
+}
