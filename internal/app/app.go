@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/dataplanelabs/scry/internal/config"
+	"github.com/dataplanelabs/scry/internal/doctor"
 )
 
 // ExitError carries the exit code main should use.
@@ -39,6 +40,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "-version", "--version", "version":
 			fmt.Fprintln(stdout, "scry", Version)
 			return nil
+		case "doctor":
+			// A bad configuration is one of the things doctor reports.
+			if doctor.Run(ctx, doctor.Env{Getenv: getenv}, stdout) {
+				return &ExitError{Code: 1, Err: errors.New("doctor found problems: fix the FAIL lines above")}
+			}
+			return nil
 		default:
 			usage(stderr)
 			return &ExitError{Code: 2, Err: fmt.Errorf("unknown argument %q: scry is configured through the environment (see above)", args[0])}
@@ -58,6 +65,11 @@ func usage(w io.Writer) {
 
 scry runs Xvfb, one headful Chromium and x11vnc, and serves two doors:
 CDP for agents on CDP_PORT, and noVNC for a human on NOVNC_PORT.
+
+  scry           run (the container's entrypoint)
+  scry doctor    check the machine and configuration without starting anything
+  scry --version
+
 It is configured only through the environment:
 
 `, Version)

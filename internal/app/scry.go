@@ -19,6 +19,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/config"
 	"github.com/dataplanelabs/scry/internal/cookies"
 	"github.com/dataplanelabs/scry/internal/display"
+	"github.com/dataplanelabs/scry/internal/doctor"
 	"github.com/dataplanelabs/scry/internal/metrics"
 	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/profile"
@@ -92,6 +93,12 @@ func (s *scry) run(ctx context.Context) (err error) {
 
 func (s *scry) start(ctx context.Context) error {
 	cfg := s.cfg
+	// The preflight's fatal checks (binaries, the sandbox's user
+	// namespaces, the profile directory) refuse in the words of
+	// `scry doctor`, before anything starts.
+	if err := doctor.Fatal(ctx, doctor.Env{Config: cfg, Getenv: s.getenv}); err != nil {
+		return fmt.Errorf("preflight (run `scry doctor` for the full report): %w", err)
+	}
 	var err error
 	if s.cred, err = childCredential(cfg); err != nil {
 		return err
@@ -238,7 +245,7 @@ func (s *scry) start(ctx context.Context) error {
 	v, err := browser.WaitCDP(ctx, s.internalCDP(), s.chromium)
 	if err != nil {
 		if sandboxFailed.Load() {
-			return errors.New(browser.SandboxHint)
+			return errors.New(doctor.SandboxHint())
 		}
 		return err
 	}

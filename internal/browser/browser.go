@@ -136,11 +136,3 @@ func SandboxFailed(line string) bool {
 		strings.Contains(line, "Failed to move to new namespace") ||
 		strings.Contains(line, "setuid sandbox") && strings.Contains(line, "FATAL")
 }
-
-// SandboxHint is what scry says, in one line, when the sandbox cannot start.
-const SandboxHint = "chromium's sandbox cannot start: this runtime refuses the user namespaces it needs " +
-	"(Docker's and containerd's default seccomp profiles do). Ways out: run with the shipped profile " +
-	"deploy/seccomp/scry.json (docker run --security-opt seccomp=deploy/seccomp/scry.json; Kubernetes " +
-	"seccompProfile {type: Localhost}); or use a runtime/node that allows unprivileged user namespaces " +
-	"(kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0); or, only inside a confined pod, " +
-	"add --no-sandbox to CHROME_EXTRA_FLAGS. See docs/deployment.md"
