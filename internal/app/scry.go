@@ -45,7 +45,6 @@ type scry struct {
 	cookieStop func()
 	x11vnc     *vncChild
 	metrics    *metrics.Metrics
-	stops      []func(context.Context) // background components, stopped in reverse
 }
 
 func (s *scry) internalCDP() string {
@@ -307,9 +306,6 @@ func (s *scry) shutdown() {
 	}
 	if s.x11vnc != nil {
 		s.x11vnc.stop()
-	}
-	for i := len(s.stops) - 1; i >= 0; i-- {
-		s.stops[i](ctx)
 	}
 	if s.cookieStop != nil {
 		s.cookieStop()
