@@ -72,7 +72,12 @@ func login(t *testing.T, s *Scry, site string) {
 	t.Helper()
 	ctx, cancel := attach(t, s)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(site), chromedp.Click(chromedp.ID("go"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(site)); err != nil {
+		t.Fatal(err)
+	}
+	// Submit the form from the page itself: a synthetic mouse click into a
+	// background tab is at the mercy of a loaded machine's scheduling.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("go").click(), true`)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "login stored", func() error {
