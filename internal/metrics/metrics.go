@@ -78,7 +78,7 @@ func New(version string, src Sources) *Metrics {
 			}))
 	}
 	if src.ChromiumPid != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_chromium_resident_memory_bytes", Help: "Resident memory of Chromium's whole process tree."},
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_chromium_resident_memory_bytes", Help: "Resident memory of Chromium's whole process tree (sum of proportional set sizes, so shared pages count once)."},
 			func() float64 { return float64(TreeRSS(src.ChromiumPid())) }))
 	}
 	if src.CookieSnapshot != nil {

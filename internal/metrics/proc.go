@@ -8,7 +8,11 @@ import (
 
 // TreeRSS sums the resident memory of pid and all its descendants, read
 // from /proc. Chromium's renderers are descendants of the browser process
-// (through its zygotes), so this is the browser's whole footprint.
+// (through its zygotes), so this is the browser's whole footprint. Each
+// process counts its proportional set size (shared pages split between
+// the processes sharing them); summing plain RSS would count Chromium's
+// shared pages once per process, several times over. Plain RSS is the
+// fallback where smaps_rollup cannot be read.
 func TreeRSS(pid int) int64 {
 	if pid <= 0 {
 		return 0
@@ -54,8 +58,25 @@ func TreeRSS(pid int) int64 {
 			continue
 		}
 		seen[p] = true
-		total += rss[p]
+		total += pss(p, rss[p])
 		stack = append(stack, children[p]...)
 	}
 	return total
+}
+
+func pss(pid int, rss int64) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return rss
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "Pss:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return rss
+			}
+			return kb << 10
+		}
+	}
+	return rss
 }
