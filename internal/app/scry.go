@@ -337,6 +337,7 @@ func (s *scry) shutdown() {
 			s.log.Error("stop xvfb", "err", err)
 		}
 	}
+	s.log.Info("scry stopped", "took", (s.cfg.ShutdownTimeout - time.Until(deadline)).Round(time.Millisecond))
 }
 
 func (s *scry) cleanup() {
