@@ -89,15 +89,29 @@ func tempDir(t *testing.T) string {
 	return d
 }
 
-// freePort asks the kernel for a free loopback port.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// freePort asks the kernel for a free loopback port, never handing out the
+// same one twice in this test binary (the kernel may, once it is closed).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !given[port] {
+			given[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 var displayMu sync.Mutex
