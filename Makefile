@@ -30,7 +30,8 @@ deps:
 	$(GO) mod download
 
 # run builds scry and runs it in the foreground with a profile in ./.profile.
-# Ctrl-C stops it cleanly. Override any variable: make run VNC_PASSWORD=secret
+# Ctrl-C stops it cleanly. Set variables in the environment, not on make's
+# command line (visible in ps): VNC_PASSWORD=secret make run
 run: deps build
 	PROFILE_DIR=$(PROFILE_DIR) ./$(BIN)
 

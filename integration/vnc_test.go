@@ -214,6 +214,14 @@ func TestOpenVNCWarnsAndOffersNone(t *testing.T) {
 	if v.Security != 1 {
 		t.Errorf("security type %d, want None (1)", v.Security)
 	}
+	// A web page that DNS-rebinds a name onto this port is refused.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.NoVNCURL()+"/", nil)
+	req.Host = fmt.Sprintf("rebound.example:%d", s.NoVNCPort)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("noVNC with an unlisted Host: want 403, got %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if err := v.RequestFull(); err != nil {
 		t.Fatal(err)
 	}

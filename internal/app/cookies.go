@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/cookies"
@@ -14,13 +15,14 @@ func (s *scry) startCookies(ctx context.Context, uid, gid int) error {
 	s.cookies = cookies.New(s.cfg.ProfileDir, log, uid, gid)
 	c, err := s.bconn.Get(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to chromium to restore cookies: %w", err)
 	}
 	n, err := s.cookies.Restore(ctx, c)
 	if err != nil {
 		// The browser answered nothing sensible; the login may be gone
-		// but the browser is usable. Keep going and say so.
-		log.Error("cookies not restored", "err", err)
+		// but the browser is usable. Keep going, say so, and keep the
+		// snapshot out of reach of the next one.
+		s.cookies.KeepCopy("unrestored", err)
 	} else if n > 0 {
 		saved, _ := s.cookies.Stats()
 		log.Info("cookies restored", "count", n, "saved", saved.Format(time.RFC3339))

@@ -38,7 +38,8 @@ func (s *scry) health() http.Handler {
 			err = c.Call(ctx, "Browser.getVersion", nil, nil)
 		}
 		if err != nil {
-			http.Error(w, "chromium did not answer over CDP within "+readyTimeout.String()+": "+err.Error(), http.StatusServiceUnavailable)
+			s.log.Debug("not ready", "err", err)
+			http.Error(w, "chromium did not answer over CDP within "+readyTimeout.String(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -65,7 +65,11 @@ func (s *scry) run(ctx context.Context) (err error) {
 			s.log.Info("start-up interrupted by signal")
 			return nil
 		}
-		return &ExitError{Code: 1, Err: fmt.Errorf("start-up failed: %w", err)}
+		code := 1
+		if s.chromium != nil && s.chromium.Exited() && s.chromium.ExitCode() > 128 {
+			code = s.chromium.ExitCode() // a signal death, as after start-up
+		}
+		return &ExitError{Code: code, Err: fmt.Errorf("start-up failed: %w", err)}
 	}
 	s.log.Info("scry ready", "cdp", fmt.Sprintf("http://127.0.0.1:%d/json/version", s.cfg.CDPPort),
 		"novnc", fmt.Sprintf("http://127.0.0.1:%d/", s.cfg.NoVNCPort), "chromium_pid", s.chromium.Pid())
@@ -120,6 +124,8 @@ func (s *scry) start(ctx context.Context) error {
 		VNCAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
 		Logger:     s.log.With("door", "novnc"),
 		MaxViewers: cfg.VNCMaxViewers,
+		KeepAlive:  s.keepAlive(),
+		CheckHost:  (&cdpproxy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
 	})
 	if err != nil {
 		return err
@@ -304,9 +310,15 @@ func (s *scry) shutdown() {
 	if s.novnc != nil {
 		_ = s.novnc.Close()
 	}
-	if s.x11vnc != nil {
-		s.x11vnc.stop()
-	}
+	// x11vnc stops alongside Chromium's close, not before it: the
+	// shutdown budget belongs to the browser's flush.
+	vncDone := make(chan struct{})
+	go func() {
+		defer close(vncDone)
+		if s.x11vnc != nil {
+			s.x11vnc.stop()
+		}
+	}()
 	if s.cookieStop != nil {
 		s.cookieStop()
 		if s.chromium != nil && !s.chromium.Exited() {
@@ -331,6 +343,10 @@ func (s *scry) shutdown() {
 		if err := s.chromium.Stop(ctx, time.Until(deadline)/2); err != nil {
 			s.log.Error("stop chromium", "err", err)
 		}
+	}
+	select {
+	case <-vncDone:
+	case <-ctx.Done():
 	}
 	if s.xvfb != nil {
 		if err := s.xvfb.Stop(ctx, 2*time.Second); err != nil {

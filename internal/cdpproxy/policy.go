@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -16,6 +17,9 @@ type Policy struct {
 	AllowedHosts []string
 	// AllowedOrigins are Origin values accepted; "*" accepts any.
 	AllowedOrigins []string
+	// HostsVariable names the variable that lists AllowedHosts, for
+	// refusal messages; empty means CDP_ALLOWED_HOSTS.
+	HostsVariable string
 }
 
 // ErrHost and ErrOrigin classify refusals (for metrics and tests).
@@ -31,9 +35,15 @@ func (p *Policy) CheckHost(hostport string) error {
 	if hostport == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(hostport)
+	v := p.HostsVariable
+	if v == "" {
+		v = "CDP_ALLOWED_HOSTS"
+	}
+	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		host = hostport // no port
+	} else if _, perr := strconv.ParseUint(port, 10, 16); perr != nil && port != "" {
+		return fmt.Errorf("%w: Host header %q has a port that is not a number (names in %s take host or host:port)", ErrHost, hostport, v)
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
@@ -47,8 +57,8 @@ func (p *Policy) CheckHost(hostport string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: Host header %q is not an IP address, localhost, or a name in CDP_ALLOWED_HOSTS; "+
-		"add the name agents use (e.g. CDP_ALLOWED_HOSTS=%s) — this check stops DNS rebinding", ErrHost, hostport, host)
+	return fmt.Errorf("%w: Host header %q is not an IP address, localhost, or a name in %s; "+
+		"add the name clients use (e.g. %s=%s) — this check stops DNS rebinding", ErrHost, hostport, v, v, host)
 }
 
 // CheckOrigin accepts requests without an Origin (CDP libraries send none)

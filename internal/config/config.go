@@ -13,6 +13,7 @@
 //	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell.
 //	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
 //	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated).
+//	NOVNC_ALLOWED_HOSTS  ""             Extra Host names accepted on NOVNC_PORT (comma-separated).
 //	CDP_ALLOWED_ORIGINS  ""             Origins allowed to open CDP WebSockets ("*" for any).
 //	CDP_TOKEN            ""             If set, every request on CDP_PORT must carry it (Bearer or ?token=).
 //	CDP_TOKEN_FILE       ""             File holding CDP_TOKEN (a mounted Secret); wins over CDP_TOKEN.
@@ -21,7 +22,7 @@
 //	HEADER_TIMEOUT       10s            Bound on reading a request's headers on both doors.
 //	CHILD_UID            1000           Uid the children run as when scry runs as root.
 //	CHILD_GID            CHILD_UID      Gid the children run as when scry runs as root.
-//	CHROMIUM_PATH        (search)       Chromium binary; default chromium, then chromium-browser.
+//	CHROMIUM_PATH        ""             Chromium binary (path or name); empty searches PATH.
 //	NOVNC_DIR            /usr/share/novnc  noVNC's static files (Debian package novnc).
 //	SHUTDOWN_TIMEOUT     20s            Bound on a graceful shutdown.
 //	STARTUP_TIMEOUT      120s           Bound on start-up (Xvfb, Chromium, CDP).
@@ -56,6 +57,7 @@ type Config struct {
 	VNCPassword       string
 	CDPAllowedHosts   []string
 	CDPAllowedOrigins []string
+	NoVNCAllowedHosts []string
 	CDPToken          string
 	CDPMaxConns       int
 	VNCMaxViewers     int
@@ -100,6 +102,7 @@ var Vars = []Var{
 	{"CHROME_EXTRA_FLAGS", "", "extra Chromium flags, split like a shell, appended last"},
 	{"VNC_PASSWORD", "", "VNC password (only 8 characters count); empty leaves the login view open"},
 	{"CDP_ALLOWED_HOSTS", "", "comma-separated Host names accepted on CDP_PORT besides IP literals and localhost"},
+	{"NOVNC_ALLOWED_HOSTS", "", "comma-separated Host names accepted on NOVNC_PORT besides IP literals and localhost"},
 	{"CDP_ALLOWED_ORIGINS", "", "comma-separated Origins allowed on CDP_PORT (\"*\" for any); none by default"},
 	{"CDP_TOKEN", "", "if set, every request on CDP_PORT must carry it: Authorization: Bearer TOKEN or ?token=TOKEN"},
 	{"CDP_TOKEN_FILE", "", "file holding the token (e.g. a mounted Kubernetes Secret); wins over CDP_TOKEN"},
@@ -108,7 +111,7 @@ var Vars = []Var{
 	{"HEADER_TIMEOUT", "10s", "bound on reading request headers on both doors (never applies to open WebSockets)"},
 	{"CHILD_UID", "1000", "uid the children run as when scry runs as root (the sandbox stays on)"},
 	{"CHILD_GID", "CHILD_UID", "gid the children run as when scry runs as root"},
-	{"CHROMIUM_PATH", "chromium", "Chromium binary (searched in PATH: chromium, chromium-browser)"},
+	{"CHROMIUM_PATH", "", "Chromium binary, a path or a name in PATH; empty searches chromium, chromium-browser, google-chrome"},
 	{"NOVNC_DIR", "/usr/share/novnc", "noVNC static files (Debian package novnc)"},
 	{"SHUTDOWN_TIMEOUT", "20s", "bound on a graceful shutdown (keep below the orchestrator's grace period)"},
 	{"STARTUP_TIMEOUT", "120s", "bound on start-up before scry gives up"},
@@ -216,6 +219,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	c.ChromeExtraFlags = flags
 	c.CDPAllowedHosts = splitList(getenv("CDP_ALLOWED_HOSTS"))
 	c.CDPAllowedOrigins = splitList(getenv("CDP_ALLOWED_ORIGINS"))
+	c.NoVNCAllowedHosts = splitList(getenv("NOVNC_ALLOWED_HOSTS"))
 
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
@@ -253,9 +257,11 @@ func (c *Config) validate() []error {
 	default:
 		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
 	}
-	for _, h := range c.CDPAllowedHosts {
-		if strings.ContainsAny(h, "/ @") {
-			errs = append(errs, fmt.Errorf("CDP_ALLOWED_HOSTS: %q: want a host name such as scry-0.scry, optionally with :port", h))
+	for name, hosts := range map[string][]string{"CDP_ALLOWED_HOSTS": c.CDPAllowedHosts, "NOVNC_ALLOWED_HOSTS": c.NoVNCAllowedHosts} {
+		for _, h := range hosts {
+			if strings.ContainsAny(h, "/ @") {
+				errs = append(errs, fmt.Errorf("%s: %q: want a host name such as scry-0.scry, optionally with :port", name, h))
+			}
 		}
 	}
 	for _, o := range c.CDPAllowedOrigins {
@@ -321,6 +327,13 @@ func splitList(s string) []string {
 // the first of the usual names in PATH.
 func (c *Config) LookupChromium(lookPath func(string) (string, error)) (string, error) {
 	if c.ChromiumPath != "" {
+		if !strings.ContainsRune(c.ChromiumPath, '/') {
+			p, err := lookPath(c.ChromiumPath)
+			if err != nil {
+				return "", fmt.Errorf("CHROMIUM_PATH=%q: not found in PATH: give an absolute path or install Debian's chromium package", c.ChromiumPath)
+			}
+			return p, nil
+		}
 		if _, err := os.Stat(c.ChromiumPath); err != nil {
 			return "", fmt.Errorf("CHROMIUM_PATH=%q: %w", c.ChromiumPath, err)
 		}

@@ -12,10 +12,15 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
+	readme := "\n" + string(b)
 	for _, v := range Vars {
-		if !strings.Contains(readme, "| `"+v.Name+"` |") {
-			t.Errorf("README.md's configuration table has no row for %s", v.Name)
+		def := v.Default
+		if def == "" {
+			def = `""`
+		}
+		row := "\n| `" + v.Name + "` | `" + def + "` |"
+		if n := strings.Count(readme, "\n| `"+v.Name+"` |"); n != 1 || !strings.Contains(readme, row) {
+			t.Errorf("README.md: want exactly one row starting %q, found %d rows for %s", row, n, v.Name)
 		}
 	}
 }

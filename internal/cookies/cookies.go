@@ -203,9 +203,22 @@ func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error)
 		}
 		params = append(params, ck.param())
 	}
+	restored = len(params)
 	if len(params) > 0 {
 		if err := c.Call(ctx, "Storage.setCookies", map[string]any{"cookies": params}, nil); err != nil {
-			return 0, fmt.Errorf("restore cookies: %w", err)
+			// Chromium rejects the whole batch for one cookie it cannot
+			// rebuild (a field a newer version no longer takes, say):
+			// put the others back one by one.
+			failed := 0
+			for _, p := range params {
+				if c.Call(ctx, "Storage.setCookies", map[string]any{"cookies": []any{p}}, nil) != nil {
+					failed++
+				}
+			}
+			restored -= failed
+			if failed > 0 {
+				s.KeepCopy("unrestored", fmt.Errorf("chromium rejected %d of %d cookies: %w", failed, len(params), err))
+			}
 		}
 	}
 	// What is in the browser now is what the file says: no rewrite until
@@ -215,7 +228,22 @@ func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error)
 		s.lastHash, s.saved, s.count = sha256.Sum256(canon), snap.Saved, len(snap.Cookies)
 		s.mu.Unlock()
 	}
-	return len(params), nil
+	return restored, nil
+}
+
+// KeepCopy copies the snapshot aside (PATH.WHY-TIME) so that the next
+// snapshot, which will lack what could not be restored, cannot erase it.
+func (s *Store) KeepCopy(why string, cause error) {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return
+	}
+	aside := fmt.Sprintf("%s.%s-%s", s.path, why, time.Now().UTC().Format("20060102T150405Z"))
+	if err := profile.WriteFileAtomic(aside, data, 0o600, s.uid, s.gid); err != nil {
+		s.log.Error("cannot keep a copy of the cookie snapshot", "file", aside, "err", err)
+		return
+	}
+	s.log.Error("cookies not fully restored; the snapshot is kept for inspection", "kept", aside, "err", cause)
 }
 
 func sortedCopy(cs []Cookie) []Cookie {

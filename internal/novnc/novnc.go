@@ -77,6 +77,12 @@ type Config struct {
 	// DialTimeout bounds connecting to x11vnc; 0 or negative means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// KeepAlive applies to both legs of every bridge; the zero value
+	// means 30 s idle, 10 s interval, 3 probes.
+	KeepAlive net.KeepAliveConfig
+	// CheckHost, if not nil, vets every request's Host header, so that a
+	// web page cannot DNS-rebind onto the login view. nil accepts any.
+	CheckHost func(hostport string) error
 }
 
 // Handler serves the human door. Its zero value is not usable; call New.
@@ -114,6 +120,9 @@ func New(cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.KeepAlive == (net.KeepAliveConfig{}) {
+		cfg.KeepAlive = keepAlive
+	}
 	if err := checkStaticDir(cfg.StaticDir); err != nil {
 		return nil, err
 	}
@@ -122,7 +131,7 @@ func New(cfg Config) (*Handler, error) {
 		log: log,
 		dialer: net.Dialer{
 			Timeout:         cfg.DialTimeout,
-			KeepAliveConfig: keepAlive,
+			KeepAliveConfig: cfg.KeepAlive,
 		},
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -145,6 +154,13 @@ func checkStaticDir(dir string) error {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.CheckHost != nil {
+		if err := h.cfg.CheckHost(r.Host); err != nil {
+			h.log.Warn("refused", "reason", "host", "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -259,7 +275,7 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.open.Add(-1)
 
-	tap := &hijackTap{ResponseWriter: w}
+	tap := &hijackTap{ResponseWriter: w, ka: h.cfg.KeepAlive}
 	ws, err := websocket.Accept(tap, r, &websocket.AcceptOptions{
 		// noVNC may ask for "binary"; a client asking for nothing gets
 		// binary frames anyway.
@@ -361,12 +377,13 @@ func (h *Handler) bridge(ctx context.Context, viewer net.Conn, vnc *net.TCPConn)
 // to give it scry's TCP keepalive whatever listener the server uses.
 type hijackTap struct {
 	http.ResponseWriter
+	ka net.KeepAliveConfig
 }
 
 func (t *hijackTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(t.ResponseWriter).Hijack()
 	if tc, ok := c.(*net.TCPConn); ok && err == nil {
-		tc.SetKeepAliveConfig(keepAlive)
+		tc.SetKeepAliveConfig(t.ka)
 	}
 	return c, brw, err
 }

@@ -35,8 +35,13 @@ func Acquire(dir string) (*Lock, error) {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", state, err)
 	}
+	// The profile belongs to the child uid; never follow a link it may
+	// have planted where scry (perhaps root) opens and truncates files.
+	if fi, err := os.Lstat(state); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a plain directory (a symlink?): remove it and start again", state)
+	}
 	path := filepath.Join(state, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open profile lock: %w", err)
 	}
@@ -138,11 +143,15 @@ func liveChromium(target string) (int, bool) {
 	if h, err := os.Hostname(); err != nil || h != host {
 		return pid, false
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return pid, false
+	// The command name is set by exec itself; the command line can read
+	// empty for a moment after it.
+	for _, f := range []string{"comm", "cmdline"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+		if err == nil && bytes.Contains(bytes.ToLower(b), []byte("chrom")) {
+			return pid, true
+		}
 	}
-	return pid, bytes.Contains(bytes.ToLower(cmdline), []byte("chrom"))
+	return pid, false
 }
 
 func chownTree(dir string, uid, gid int) error {

@@ -67,6 +67,9 @@ func Start(spec Spec) (*Process, error) {
 	stdout := newLineWriter(log, spec.OutputLevel, spec.Classify, "stdout")
 	stderr := newLineWriter(log, spec.OutputLevel, spec.Classify, "stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// Descendants inherit these pipes (Chromium's zygotes, crashpad); one
+	// that outlives the leader must not hide the leader's exit.
+	cmd.WaitDelay = 2 * time.Second
 	death := spec.DeathSignal
 	if death == 0 {
 		death = syscall.SIGKILL
