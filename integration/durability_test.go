@@ -191,20 +191,7 @@ func TestWholeContainerSIGKILLThenRestart(t *testing.T) {
 	s := Start(t, Options{Env: fastCookies})
 	login(t, s, site.URL)
 	waitSnapshot(t, s)
-	// Everything dies at once, as in a node crash or an OOM kill of the
-	// container: scry and every child process group.
-	groups := []int{s.ChromiumPid, vncPid(t, s, 1)}
-	_ = syscall.Kill(s.Pid(), syscall.SIGKILL)
-	for _, g := range groups {
-		_ = syscall.Kill(-g, syscall.SIGKILL)
-	}
-	s.Wait(30 * time.Second)
-	waitFor(t, 20*time.Second, "old processes gone", func() error {
-		if p := processesUsing(s.ProfileDir); len(p) > 0 {
-			return fmt.Errorf("still running: %v", p)
-		}
-		return nil
-	})
+	killEverything(t, s)
 	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
 	if !s2.HasLog("removing stale profile lock") {
 		t.Errorf("the stale SingletonLock was not cleared:\n%s", s2.Log())
@@ -264,4 +251,23 @@ func TestSecondScryOnSameProfileRefuses(t *testing.T) {
 	if _, err := getJSON(ctx, s.CDPURL()+"/json/version", "", &v); err != nil {
 		t.Errorf("first scry broken by the second: %v", err)
 	}
+}
+
+// killEverything kills scry and every child process group at once, as a
+// node crash or an OOM kill of the container would, and waits until none
+// of them is left.
+func killEverything(t *testing.T, s *Scry) {
+	t.Helper()
+	groups := []int{s.ChromiumPid, vncPid(t, s, 1)}
+	_ = syscall.Kill(s.Pid(), syscall.SIGKILL)
+	for _, g := range groups {
+		_ = syscall.Kill(-g, syscall.SIGKILL)
+	}
+	s.Wait(30 * time.Second)
+	waitFor(t, 20*time.Second, "old processes gone", func() error {
+		if p := processesUsing(s.ProfileDir); len(p) > 0 {
+			return fmt.Errorf("still running: %v", p)
+		}
+		return nil
+	})
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,18 +37,7 @@ func TestMeasureHardKillLoss(t *testing.T) {
 		s := Start(t, Options{})
 		login(t, s, site.URL)
 		time.Sleep(delay) // the delay is the quantity measured
-		groups := []int{s.ChromiumPid, vncPid(t, s, 1)}
-		_ = syscall.Kill(s.Pid(), syscall.SIGKILL)
-		for _, g := range groups {
-			_ = syscall.Kill(-g, syscall.SIGKILL)
-		}
-		s.Wait(30 * time.Second)
-		waitFor(t, 20*time.Second, "old processes gone", func() error {
-			if p := processesUsing(s.ProfileDir); len(p) > 0 {
-				return fmt.Errorf("still running: %v", p)
-			}
-			return nil
-		})
+		killEverything(t, s)
 		s2 := Start(t, Options{ProfileDir: s.ProfileDir})
 		rows = append(rows, row{delay, status(t, s2, site.URL)})
 		if dir := os.Getenv("SCRY_MEASURE_OUT"); dir != "" {
