@@ -143,6 +143,14 @@ func liveChromium(target string) (int, bool) {
 	if h, err := os.Hostname(); err != nil || h != host {
 		return pid, false
 	}
+	// A zombie is already dead; its parent just has not reaped it.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return pid, false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+		return pid, false
+	}
 	// The command name is set by exec itself; the command line can read
 	// empty for a moment after it.
 	for _, f := range []string{"comm", "cmdline"} {
