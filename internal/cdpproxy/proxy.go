@@ -385,7 +385,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 	start := time.Now()
 	p.obs.ConnOpened()
-	log.Info("cdp connection opened")
+	log.Debug("cdp connection opened")
 	up, down, reason := splice(client, crw.Reader, backend, br)
 	d := time.Since(start)
 	p.obs.ConnClosed(d, up, down)
