@@ -173,16 +173,7 @@ func TestPrepareLiveChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
-	fake := filepath.Join(t.TempDir(), "chromium-fake")
-	copyFile(t, sleep, fake, 0o755)
-	cmd := exec.Command(fake, "100")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := startFakeChromium(t)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	pid := cmd.Process.Pid
 
@@ -497,4 +488,20 @@ func TestWriteFileAtomicFailureCleansUp(t *testing.T) {
 	}
 	noTempFiles(t, dir, "Preferences")
 	noTempFiles(t, target, "keep")
+}
+
+// startFakeChromium runs a sleeping process whose name says chromium.
+func startFakeChromium(t *testing.T) *exec.Cmd {
+	t.Helper()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	fake := filepath.Join(t.TempDir(), "chromium-fake")
+	copyFile(t, sleep, fake, 0o755)
+	cmd := exec.Command(fake, "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }

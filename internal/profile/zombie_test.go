@@ -3,7 +3,6 @@ package profile
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,16 +14,7 @@ import (
 // linger as a zombie until its parent reaps it; its lock is stale.
 func TestPrepareZombieIsNotALiveBrowser(t *testing.T) {
 	host, _ := os.Hostname()
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
-	fake := filepath.Join(t.TempDir(), "chromium-fake")
-	copyFile(t, sleep, fake, 0o755)
-	cmd := exec.Command(fake, "100")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := startFakeChromium(t)
 	pid := cmd.Process.Pid
 	defer cmd.Wait()
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
