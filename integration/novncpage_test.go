@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -54,15 +52,8 @@ func TestNoVNCPageTypesIntoTheBrowser(t *testing.T) {
 	const pw = "pw123456"
 	s := Start(t, Options{Env: map[string]string{"VNC_PASSWORD": pw}})
 	site := formSite(t)
-	ctx, cancel := attach(t, s)
+	ctx, cancel := openInFront(t, s, site.URL)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL)); err != nil {
-		t.Fatal(err)
-	}
-	c := chromedp.FromContext(ctx)
-	if _, err := cdp.Call(ctx, c.Target, page.BringToFront, cdp.Empty{}); err != nil {
-		t.Fatal(err)
-	}
 
 	hctx, hcancel := context.WithTimeout(humanBrowser(t), 90*time.Second)
 	defer hcancel()

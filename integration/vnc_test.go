@@ -105,15 +105,9 @@ func waitValue(t *testing.T, ctx context.Context, id, want string) {
 func TestHumanAndAgentShareTheBrowser(t *testing.T) {
 	s := Start(t, Options{Env: map[string]string{"VNC_PASSWORD": "s3cret"}})
 	site := formSite(t)
-	ctx, cancel := attach(t, s)
+	ctx, cancel := openInFront(t, s, site.URL)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL)); err != nil {
-		t.Fatal(err)
-	}
 	c := chromedp.FromContext(ctx)
-	if _, err := cdp.Call(ctx, c.Target, page.BringToFront, cdp.Empty{}); err != nil {
-		t.Fatal(err)
-	}
 
 	vctx, vcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer vcancel()
@@ -311,4 +305,21 @@ func vncPid(t *testing.T, s *Scry, nth int) int {
 	}
 	t.Fatalf("no x11vnc ready #%d in log", nth)
 	return 0
+}
+
+// openInFront opens url in a new tab of scry's browser and makes it the
+// visible tab, where VNC input lands.
+func openInFront(t *testing.T, s *Scry, url string) (context.Context, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := attach(t, s)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	c := chromedp.FromContext(ctx)
+	if _, err := cdp.Call(ctx, c.Target, page.BringToFront, cdp.Empty{}); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return ctx, cancel
 }
