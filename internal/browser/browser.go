@@ -45,6 +45,12 @@ func Flags(c *config.Config) []string {
 		// The profile's last exit is marked clean before launch; this is
 		// the belt to that: never ask to restore pages after a crash.
 		"--hide-crash-restore-bubble",
+		// Without it Chromium drops input that arrives before a new
+		// document's first frame is committed: an agent's click right
+		// after a navigation reports success and does nothing (seen as
+		// a flaky click shortly after start-up, when the first commit
+		// is slow). Puppeteer passes it for the same reason.
+		"--allow-pre-commit-input",
 		"--window-position=0,0",
 		// Without a window manager Chromium shrinks a window that is
 		// exactly the screen's size by a pixel each way (so that window
