@@ -255,7 +255,10 @@ func TestSecondScryOnSameProfileRefuses(t *testing.T) {
 
 // killEverything kills scry and every child process group at once, as a
 // node crash or an OOM kill of the container would, and waits until none
-// of them is left.
+// of them has the profile on its command line. Chromium's browser process
+// can still be exiting then for a few milliseconds (state R or D, command
+// line already empty) and its SingletonLock still names it; the next scry
+// must take it for gone, as it would in a container restarted in place.
 func killEverything(t *testing.T, s *Scry) {
 	t.Helper()
 	groups := []int{s.ChromiumPid, vncPid(t, s, 1)}

@@ -143,12 +143,8 @@ func liveChromium(target string) (int, bool) {
 	if h, err := os.Hostname(); err != nil || h != host {
 		return pid, false
 	}
-	// A zombie is already dead; its parent just has not reaped it.
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return pid, false
-	}
-	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+	if err != nil || dying(stat) {
 		return pid, false
 	}
 	// The command name is set by exec itself; the command line can read
@@ -160,6 +156,33 @@ func liveChromium(target string) (int, bool) {
 		}
 	}
 	return pid, false
+}
+
+// pfExiting is the kernel's PF_EXITING task flag: the process has begun to
+// exit (a SIGKILL is being carried out) and will never run its own code again.
+const pfExiting = 0x4
+
+// dying reports whether a /proc/PID/stat line shows a process that is dead
+// or on its way out: a zombie its parent has not reaped, or one still tearing
+// down after SIGKILL (state R or D, flag PF_EXITING, command line already
+// empty). A Chromium killed a moment ago, as in a crashed container restarted
+// in place, looks like this for a few milliseconds; its lock is stale.
+// A line it cannot parse counts as alive: refusing is the safe mistake.
+func dying(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	// After "comm)": state ppid pgrp session tty_nr tpgid flags ...
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	if f[0] == "Z" || f[0] == "X" || f[0] == "x" {
+		return true
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
 }
 
 func chownTree(dir string, uid, gid int) error {
