@@ -119,8 +119,10 @@ func (c CDP) ConnOpened() { c.M.cdpOpen.Inc(); c.M.cdpTotal.Inc() }
 
 // ConnClosed implements cdpproxy.Observer.
 func (c CDP) ConnClosed(d time.Duration, in, out int64) {
-	c.M.cdpOpen.Dec()
-	c.M.cdpDuration.Observe(d.Seconds())
+	// Bytes and duration first, the open gauge last: a scrape that sees
+	// the connection gone also sees everything it carried.
 	c.M.cdpBytes.WithLabelValues("in").Add(float64(in))
 	c.M.cdpBytes.WithLabelValues("out").Add(float64(out))
+	c.M.cdpDuration.Observe(d.Seconds())
+	c.M.cdpOpen.Dec()
 }
