@@ -54,7 +54,25 @@ func (c Cookie) session() bool {
 
 // key identifies a cookie the way the cookie store does.
 func (c Cookie) key() string {
-	return c.str("name") + "\x00" + c.str("domain") + "\x00" + c.str("path") + "\x00" + string(c["partitionKey"])
+	return c.str("name") + "\x00" + c.str("domain") + "\x00" + c.str("path") + "\x00" + canonical(c["partitionKey"])
+}
+
+// canonical is raw JSON in one spelling whatever its layout or key order:
+// the snapshot file is indented, Chromium's answers are compact, and a
+// partition key (an object) must compare equal across the two.
+func canonical(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return string(raw)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return string(raw)
+	}
+	return string(b)
 }
 
 // paramFields are the Cookie fields Storage.setCookies accepts back.

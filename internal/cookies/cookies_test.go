@@ -153,3 +153,25 @@ func TestNoSnapshotIsFine(t *testing.T) {
 		t.Errorf("restore without a file: %d %v", n, err)
 	}
 }
+
+// A partitioned cookie read back from the (indented) snapshot file must be
+// recognised as the one the browser reports compactly.
+func TestPartitionedCookieMatchesAcrossTheFile(t *testing.T) {
+	s, _ := newStore(t)
+	part := `{"name":"p","value":"v","domain":"a.example","path":"/","session":true,"expires":-1,` +
+		`"partitionKey":{"topLevelSite":"https://top.example","hasCrossSiteAncestor":false}}`
+	if _, err := s.Snapshot(context.Background(), &jar{cookies: []Cookie{cookie(t, part)}}); err != nil {
+		t.Fatal(err)
+	}
+	// The browser has it already, keys in another order.
+	have := cookie(t, `{"name":"p","value":"v","domain":"a.example","path":"/","session":true,"expires":-1,`+
+		`"partitionKey":{"hasCrossSiteAncestor":false,"topLevelSite":"https://top.example"}}`)
+	j := &jar{cookies: []Cookie{have}}
+	s2 := New(filepath.Dir(filepath.Dir(s.Path())), s.log, -1, -1)
+	if _, err := s2.Restore(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	if j.sets != 0 || len(j.cookies) != 1 {
+		t.Errorf("a partitioned cookie the browser already has was set again (%d setCookies calls, %d cookies in the jar)", j.sets, len(j.cookies))
+	}
+}
