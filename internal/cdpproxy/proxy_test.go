@@ -270,15 +270,21 @@ func (b *bridge) mustDial(t *testing.T) *websocket.Conn {
 	return c
 }
 
-// roundTrip sends msg and wants it back unchanged.
+// roundTrip sends msg and wants it back unchanged. It reads while it
+// writes: the echo of a large message starts before the last byte is sent,
+// and a writer that waited for its own write to finish would test the
+// sockets' buffer sizes (and deadlock when they are smaller than msg), not
+// the proxy.
 func roundTrip(t *testing.T, c *websocket.Conn, typ websocket.MessageType, msg []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.Write(ctx, typ, msg); err != nil {
-		t.Fatalf("write %d bytes: %v", len(msg), err)
-	}
+	written := make(chan error, 1)
+	go func() { written <- c.Write(ctx, typ, msg) }()
 	gotTyp, got, err := c.Read(ctx)
+	if werr := <-written; werr != nil {
+		t.Fatalf("write %d bytes: %v", len(msg), werr)
+	}
 	if err != nil {
 		t.Fatalf("read echo of %d bytes: %v", len(msg), err)
 	}
