@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 )
 
@@ -273,4 +277,116 @@ func killEverything(t *testing.T, s *Scry) {
 		}
 		return nil
 	})
+}
+
+// hostOnlySite serves HTTPS for any name under scry.test (Chromium maps them
+// to 127.0.0.1, see hostOnlyEnv). /login sets a host-only session cookie and
+// a __Host- session cookie (which must be Secure, Path=/ and have no Domain);
+// /seen answers with the names of the cookies the request carried.
+func hostOnlySite(t *testing.T) (site, sub string) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "host", Value: "h1", Path: "/"})
+		http.SetCookie(w, &http.Cookie{Name: "__Host-sid", Value: "s1", Path: "/", Secure: true, HttpOnly: true})
+		fmt.Fprint(w, `<!doctype html><title>logged in</title>`)
+	})
+	mux.HandleFunc("/seen", func(w http.ResponseWriter, r *http.Request) {
+		var names []string
+		for _, c := range r.Cookies() {
+			names = append(names, c.Name)
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, strings.Join(names, ","))
+	})
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
+	return "https://app.scry.test:" + port, "https://sub.app.scry.test:" + port
+}
+
+// hostOnlyEnv gives the test site its names. The certificate is
+// httptest's own, so Chromium is told not to check it; the connection is
+// still real TLS, and the cookies' Secure and __Host- rules apply as on
+// any HTTPS site.
+var hostOnlyEnv = map[string]string{
+	"CHROME_EXTRA_FLAGS": quietChromium + ` "--host-resolver-rules=MAP *.scry.test 127.0.0.1" --ignore-certificate-errors`,
+}
+
+// seenAt loads url's /seen in a new tab and returns the cookie names sent.
+func seenAt(t *testing.T, s *Scry, url string) []string {
+	t.Helper()
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/seen")); err != nil {
+		t.Fatal(err)
+	}
+	txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if txt == "" {
+		return nil
+	}
+	return strings.Split(txt, ",")
+}
+
+// browserCookies is what Storage.getCookies reports, by name.
+func browserCookies(t *testing.T, s *Scry) map[string]*network.Cookie {
+	t.Helper()
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	res, err := chromedp.CallBrowser(ctx, storage.GetCookies, storage.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*network.Cookie{}
+	for _, c := range res.Cookies {
+		got[c.Name] = c
+	}
+	return got
+}
+
+// Host-only cookies, and __Host- cookies (often the login session), come
+// back host-only after a restart: not sent to subdomains, and not rejected
+// by Chromium for having a Domain. It guards param's reliance on Chromium
+// reading a domain without a leading dot as host-only.
+func TestHostOnlyCookiesComeBackHostOnly(t *testing.T) {
+	site, sub := hostOnlySite(t)
+	s := Start(t, Options{Env: hostOnlyEnv})
+	func() {
+		ctx, cancel := attach(t, s)
+		defer cancel()
+		if err := chromedp.Do(ctx, chromedp.Navigate(site+"/login")); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	check := func(when string) {
+		t.Helper()
+		got := browserCookies(t, s)
+		for _, name := range []string{"host", "__Host-sid"} {
+			c := got[name]
+			if c == nil {
+				t.Errorf("%s: Storage.getCookies has no %s cookie (it has %v)", when, name, slices.Collect(maps.Keys(got)))
+				continue
+			}
+			if c.Domain != "app.scry.test" || !c.Session {
+				t.Errorf("%s: %s cookie domain %q session %v, want host-only app.scry.test, session", when, name, c.Domain, c.Session)
+			}
+		}
+		if seen := seenAt(t, s, site); !slices.Contains(seen, "host") || !slices.Contains(seen, "__Host-sid") {
+			t.Errorf("%s: the site got cookies %v, want host and __Host-sid", when, seen)
+		}
+		if seen := seenAt(t, s, sub); len(seen) > 0 {
+			t.Errorf("%s: a subdomain got cookies %v, want none (they are host-only)", when, seen)
+		}
+	}
+	check("before the restart")
+	s.Stop()
+
+	s = Start(t, Options{ProfileDir: s.ProfileDir, Env: hostOnlyEnv})
+	if !s.HasLog("cookies restored") || s.HasLog("not fully restored") {
+		t.Errorf("session cookies not all restored:\n%s", s.Log())
+	}
+	check("after a graceful restart")
 }

@@ -134,6 +134,11 @@ func freeDisplay() string {
 	}
 }
 
+// quietChromium is the tests' CHROME_EXTRA_FLAGS: this machine has no
+// internet, so keep Chromium from phoning home. A test that sets its own
+// flags starts from these.
+const quietChromium = "--disable-background-networking --disable-component-update --disable-sync --no-pings"
+
 // Start runs scry on free ports and a temporary profile and waits until it
 // logs that it is ready.
 func Start(t *testing.T, o Options) *Scry {
@@ -152,16 +157,15 @@ func Start(t *testing.T, o Options) *Scry {
 		s.ProfileDir = filepath.Join(tempDir(t), "profile")
 	}
 	env := map[string]string{
-		"PROFILE_DIR":       s.ProfileDir,
-		"DISPLAY":           s.Display,
-		"CDP_PORT":          strconv.Itoa(s.CDPPort),
-		"CDP_INTERNAL_PORT": strconv.Itoa(freePort(t)),
-		"NOVNC_PORT":        strconv.Itoa(s.NoVNCPort),
-		"VNC_PORT":          strconv.Itoa(s.VNCPort),
-		"LOG_FORMAT":        "json",
-		"LOG_LEVEL":         "info",
-		// This machine has no internet: keep Chromium from phoning home.
-		"CHROME_EXTRA_FLAGS": "--disable-background-networking --disable-component-update --disable-sync --no-pings",
+		"PROFILE_DIR":        s.ProfileDir,
+		"DISPLAY":            s.Display,
+		"CDP_PORT":           strconv.Itoa(s.CDPPort),
+		"CDP_INTERNAL_PORT":  strconv.Itoa(freePort(t)),
+		"NOVNC_PORT":         strconv.Itoa(s.NoVNCPort),
+		"VNC_PORT":           strconv.Itoa(s.VNCPort),
+		"LOG_FORMAT":         "json",
+		"LOG_LEVEL":          "info",
+		"CHROME_EXTRA_FLAGS": quietChromium,
 	}
 	for k, v := range o.Env {
 		env[k] = v

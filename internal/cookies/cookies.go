@@ -75,7 +75,13 @@ func canonical(raw json.RawMessage) string {
 	return string(b)
 }
 
-// paramFields are the Cookie fields Storage.setCookies accepts back.
+// paramFields are the Cookie fields Storage.setCookies accepts back. The
+// domain goes back as Chromium reported it: without a leading dot it names
+// a host-only cookie, and Chromium's CDP handler sets it host-only (it drops
+// such a domain and takes the host, with https for a Secure cookie, as the
+// cookie's URL), so __Host- cookies are accepted too. Playwright and
+// Puppeteer rely on the same rule; TestHostOnlyCookiesComeBackHostOnly in
+// the integration tests checks it on the real browser.
 var paramFields = []string{"name", "value", "domain", "path", "secure", "httpOnly", "sameSite",
 	"priority", "sourceScheme", "sourcePort", "partitionKey"}
 
