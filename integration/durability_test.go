@@ -173,18 +173,61 @@ func TestGracefulRestartKeepsEverything(t *testing.T) {
 	wantSeen(t, "a graceful restart", seen, "persist", "sid", "hsid", "localStorage", "indexedDB", "logged_in")
 }
 
+// uncleanExit reports whether the profile's Preferences record a session
+// that did not end cleanly: Chromium writes that while it runs, and a
+// killed Chromium leaves it, which makes the next Chromium offer to
+// restore pages unless scry marks it clean.
+func uncleanExit(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "Default", "Preferences"))
+	if err != nil {
+		return err
+	}
+	var prefs struct {
+		Profile struct {
+			ExitType      string `json:"exit_type"`
+			ExitedCleanly *bool  `json:"exited_cleanly"`
+		} `json:"profile"`
+	}
+	if err := json.Unmarshal(b, &prefs); err != nil {
+		return err
+	}
+	p := prefs.Profile
+	if p.ExitType == "Normal" && (p.ExitedCleanly == nil || *p.ExitedCleanly) {
+		return fmt.Errorf("Preferences say the last exit was clean (exit_type %q)", p.ExitType)
+	}
+	return nil
+}
+
+// waitSessionOpen waits until Chromium has written Preferences recording
+// its session as open (not yet exited cleanly). A fresh profile has no
+// Preferences for several seconds; a kill before then leaves nothing to
+// mark.
+func waitSessionOpen(t *testing.T, s *Scry) {
+	t.Helper()
+	start := time.Now()
+	waitFor(t, 60*time.Second, "Chromium records its session open in Preferences", func() error { return uncleanExit(s.ProfileDir) })
+	t.Logf("Preferences recorded the open session %s after the wait began", time.Since(start).Round(time.Millisecond))
+}
+
 func TestChromiumSIGKILLThenRestart(t *testing.T) {
 	site := loginSite(t)
 	s := Start(t, Options{Env: fastCookies})
 	login(t, s, site.URL)
 	waitSnapshot(t, s)
+	waitSessionOpen(t, s)
 	if err := syscall.Kill(-s.ChromiumPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	if code := s.Wait(30 * time.Second); code == 0 {
 		t.Fatalf("scry exited 0 after Chromium was killed")
 	}
+	if err := uncleanExit(s.ProfileDir); err != nil {
+		t.Errorf("after the SIGKILL: %v", err)
+	}
 	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
+	if !s2.HasLog("marked the profile's last exit clean") {
+		t.Errorf("the restart did not say it marked the crashed profile clean:\n%s", s2.Log())
+	}
 	seen := status(t, s2, site.URL)
 	wantSeen(t, "SIGKILL of Chromium", seen, "persist", "sid", "hsid", "logged_in")
 	t.Logf("after SIGKILL of Chromium the site sees %v", seen)
@@ -195,10 +238,17 @@ func TestWholeContainerSIGKILLThenRestart(t *testing.T) {
 	s := Start(t, Options{Env: fastCookies})
 	login(t, s, site.URL)
 	waitSnapshot(t, s)
+	waitSessionOpen(t, s)
 	killEverything(t, s)
+	if err := uncleanExit(s.ProfileDir); err != nil {
+		t.Errorf("after the SIGKILL: %v", err)
+	}
 	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
 	if !s2.HasLog("removing stale profile lock") {
 		t.Errorf("the stale SingletonLock was not cleared:\n%s", s2.Log())
+	}
+	if !s2.HasLog("marked the profile's last exit clean") {
+		t.Errorf("the restart did not say it marked the crashed profile clean:\n%s", s2.Log())
 	}
 	seen := status(t, s2, site.URL)
 	wantSeen(t, "SIGKILL of everything", seen, "persist", "sid", "hsid", "logged_in")

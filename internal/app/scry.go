@@ -199,7 +199,7 @@ func (s *scry) start(ctx context.Context) error {
 	if err := profile.Prepare(s.log, cfg.ProfileDir, uid, gid); err != nil {
 		return err
 	}
-	if err := profile.MarkCleanExit(cfg.ProfileDir); err != nil {
+	if err := profile.MarkCleanExit(s.log.With("component", "profile"), cfg.ProfileDir); err != nil {
 		s.log.Warn("could not mark the profile's last exit clean; Chromium may offer to restore pages", "err", err)
 	}
 

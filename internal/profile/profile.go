@@ -204,8 +204,10 @@ func chownTree(dir string, uid, gid int) error {
 // MarkCleanExit records in the profile's preferences that the last session
 // ended cleanly, so a start after a crash or SIGKILL opens the profile
 // without the "Chromium didn't shut down correctly / Restore pages?" bubble.
-// A missing or unreadable Preferences file is left alone.
-func MarkCleanExit(dir string) error {
+// When it changes the file it logs what the last exit was, the one trace
+// left that the previous run ended uncleanly. A missing or unreadable
+// Preferences file is left alone.
+func MarkCleanExit(log *slog.Logger, dir string) error {
 	path := filepath.Join(dir, "Default", "Preferences")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -230,6 +232,14 @@ func MarkCleanExit(dir string) error {
 	if string(prof["exit_type"]) == `"Normal"` && string(prof["exited_cleanly"]) == "true" {
 		return nil
 	}
+	wasType, wasClean := "unset", "unset"
+	if raw, ok := prof["exit_type"]; ok {
+		wasType = string(raw)
+		_ = json.Unmarshal(raw, &wasType)
+	}
+	if raw, ok := prof["exited_cleanly"]; ok {
+		wasClean = string(raw)
+	}
 	prof["exit_type"] = json.RawMessage(`"Normal"`)
 	prof["exited_cleanly"] = json.RawMessage(`true`)
 	raw, err := json.Marshal(prof)
@@ -246,7 +256,11 @@ func MarkCleanExit(dir string) error {
 		return err
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	return WriteFileAtomic(path, out, fi.Mode().Perm(), int(st.Uid), int(st.Gid))
+	if err := WriteFileAtomic(path, out, fi.Mode().Perm(), int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	log.Info("marked the profile's last exit clean", "was_exit_type", wasType, "was_exited_cleanly", wasClean)
+	return nil
 }
 
 // WriteFileAtomic replaces path with data so that a crash at any moment

@@ -272,7 +272,7 @@ func TestMarkCleanExitKeepsOwner(t *testing.T) {
 	if err := os.Chown(path, 1000, 1001); err != nil {
 		t.Fatal(err)
 	}
-	if err := MarkCleanExit(dir); err != nil {
+	if err := MarkCleanExit(discard(), dir); err != nil {
 		t.Fatal(err)
 	}
 	var st syscall.Stat_t
@@ -311,11 +311,12 @@ func TestMarkCleanExit(t *testing.T) {
 		mode      os.FileMode
 		unchanged bool // the file must be left byte for byte
 		wantErr   string
+		wantLog   string // the info line's attributes, when it changes the file
 	}{
 		{name: "missing file"},
-		{name: "after a crash", prefs: crashedPrefs, mode: 0o600},
-		{name: "keeps mode", prefs: crashedPrefs, mode: 0o644},
-		{name: "no profile section", prefs: `{"browser":{},"n":1}`, mode: 0o600},
+		{name: "after a crash", prefs: crashedPrefs, mode: 0o600, wantLog: "was_exit_type=Crashed was_exited_cleanly=false"},
+		{name: "keeps mode", prefs: crashedPrefs, mode: 0o644, wantLog: "was_exit_type=Crashed"},
+		{name: "no profile section", prefs: `{"browser":{},"n":1}`, mode: 0o600, wantLog: "was_exit_type=unset was_exited_cleanly=unset"},
 		{name: "already clean", prefs: `{"profile":{"exit_type":"Normal","exited_cleanly":true}, "x": 1}`, mode: 0o600, unchanged: true},
 		{name: "not JSON", prefs: `{"profile":`, mode: 0o600, unchanged: true, wantErr: "parse"},
 		{name: "profile not an object", prefs: `{"profile":[]}`, mode: 0o600, unchanged: true, wantErr: "profile section"},
@@ -335,7 +336,15 @@ func TestMarkCleanExit(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := MarkCleanExit(dir)
+			var logged bytes.Buffer
+			err := MarkCleanExit(slog.New(slog.NewTextHandler(&logged, nil)), dir)
+			if tt.wantLog == "" && logged.Len() > 0 {
+				t.Errorf("logged %q, want nothing (the file was not changed)", logged.String())
+			}
+			if tt.wantLog != "" && (!strings.Contains(logged.String(), "marked the profile's last exit clean") ||
+				!strings.Contains(logged.String(), tt.wantLog)) {
+				t.Errorf("logged %q, want the marking with %q", logged.String(), tt.wantLog)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("MarkCleanExit = %v, want an error mentioning %q", err, tt.wantErr)
