@@ -15,7 +15,8 @@ func (s *scry) startCookies(ctx context.Context, uid, gid int) error {
 	s.cookies = cookies.New(s.cfg.ProfileDir, log, uid, gid)
 	c, err := s.bconn.Get(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to chromium to restore cookies: %w", err)
+		return fmt.Errorf("connect to chromium to restore cookies: %w; to start without restoring them, set SESSION_COOKIES=off "+
+			"(the snapshot stays in %s, untouched, for a later start)", err, s.cookies.Path())
 	}
 	n, err := s.cookies.Restore(ctx, c)
 	if err != nil {
