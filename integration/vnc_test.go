@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/dataplanelabs/scry/internal/rfbclient"
+	"github.com/dataplanelabs/scry/internal/vnc"
 )
 
 // viewer connects to scry's /websockify the way noVNC does and runs the RFB
@@ -185,11 +187,36 @@ func TestVNCPasswords(t *testing.T) {
 	}
 	v.Close()
 	// The password is in no child's command line.
-	for _, pid := range processesUsing("x11vnc") {
+	pids := processesUsing("x11vnc")
+	if len(pids) == 0 {
+		t.Fatal("no x11vnc process found")
+	}
+	for _, pid := range pids {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if strings.Contains(string(b), "right-one") {
 			t.Errorf("x11vnc pid %d has the password on its command line", pid)
 		}
+	}
+	// x11vnc's own password file: 0600, outside the profile, not the
+	// user's password, gone when scry stops.
+	f := x11vncPasswordFile(t, s)
+	fi, err := os.Stat(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+	}
+	if strings.HasPrefix(f, s.ProfileDir) {
+		t.Errorf("%s is inside PROFILE_DIR %s", f, s.ProfileDir)
+	}
+	content, _ := os.ReadFile(f)
+	if enc := vnc.EncodePassword("right-one-too-long"); bytes.Equal(content, enc[:]) {
+		t.Errorf("x11vnc's password file holds VNC_PASSWORD; want scry's own random password")
+	}
+	s.Stop()
+	if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still there after scry stopped (%v)", f, err)
 	}
 }
 
@@ -205,8 +232,8 @@ func TestOpenVNCWarnsAndOffersNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	if v.Security != 1 {
-		t.Errorf("security type %d, want None (1)", v.Security)
+	if len(v.SecurityTypes) != 1 || v.Security != 1 {
+		t.Errorf("security types offered %v, chosen %d; want only None (1)", v.SecurityTypes, v.Security)
 	}
 	// A web page that DNS-rebinds a name onto this port is refused.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.NoVNCURL()+"/", nil)
@@ -270,8 +297,8 @@ func TestViewerChurnAndX11vncCrashLeaveBrowserAlone(t *testing.T) {
 		t.Fatalf("VNC after x11vnc restart: %v", err)
 	}
 	v.Close()
-	if s.ChromiumPid != chromiumPid || syscall.Kill(chromiumPid, 0) != nil {
-		t.Errorf("chromium pid changed or died: was %d", chromiumPid)
+	if got := browserPid(t, s); got != chromiumPid {
+		t.Errorf("scry's chromium is pid %d now, was %d", got, chromiumPid)
 	}
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int]("1+1")); err != nil || n != 2 {
 		t.Errorf("the open CDP connection broke: %v", err)
@@ -322,4 +349,116 @@ func openInFront(t *testing.T, s *Scry, url string) (context.Context, context.Ca
 		t.Fatal(err)
 	}
 	return ctx, cancel
+}
+
+// TestWebPageCannotUseX11vnc: x11vnc answers WebSocket upgrades on its own
+// port with no Origin check, so any page open in scry's browser can reach
+// ws://127.0.0.1:VNC_PORT. It must meet a password only scry knows, even
+// with VNC_PASSWORD empty (where scry's own door offers None).
+func TestWebPageCannotUseX11vnc(t *testing.T) {
+	s := Start(t, Options{})
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<!doctype html><title>hostile</title><p>a page that tries the VNC port</p>`)
+	}))
+	t.Cleanup(page.Close)
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL)); err != nil {
+		t.Fatal(err)
+	}
+	// The page speaks RFB 3.8 as far as it can: the banner, its version,
+	// then it reports the security types it was offered.
+	js := fmt.Sprintf(`new Promise((resolve) => {
+	  const ws = new WebSocket('ws://127.0.0.1:%d/', ['binary']);
+	  ws.binaryType = 'arraybuffer';
+	  let buf = new Uint8Array(0), sentVersion = false;
+	  const done = (v) => { try { ws.close(); } catch (e) {} resolve(v); };
+	  ws.onerror = () => done({error: 'websocket error'});
+	  ws.onclose = () => done({error: 'closed', got: Array.from(buf)});
+	  ws.onmessage = (e) => {
+	    const b = new Uint8Array(e.data), n = new Uint8Array(buf.length + b.length);
+	    n.set(buf); n.set(b, buf.length); buf = n;
+	    if (!sentVersion && buf.length >= 12) {
+	      sentVersion = true;
+	      ws.send(new TextEncoder().encode('RFB 003.008\n'));
+	    }
+	    if (sentVersion && buf.length >= 13 && buf.length >= 13 + buf[12]) {
+	      done({banner: new TextDecoder().decode(buf.slice(0, 12)), types: Array.from(buf.slice(13, 13 + buf[12]))});
+	    }
+	  };
+	  setTimeout(() => done({error: 'timeout', got: Array.from(buf)}), 15000);
+	})`, s.VNCPort)
+	type result struct {
+		Banner string `json:"banner"`
+		Types  []int  `json:"types"`
+		Error  string `json:"error"`
+		Got    []int  `json:"got"`
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[result](js, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a page on %s reaching x11vnc directly: %+v", page.URL, res)
+	if res.Error != "" {
+		// x11vnc no longer answering WebSockets at all would be fine too.
+		t.Logf("x11vnc did not speak RFB to the page (%s): nothing to get past", res.Error)
+		return
+	}
+	if res.Banner != "RFB 003.008\n" {
+		t.Fatalf("banner %q", res.Banner)
+	}
+	if len(res.Types) != 1 || res.Types[0] != 2 {
+		t.Fatalf("x11vnc offered security types %v to a web page, want only VNC authentication [2]", res.Types)
+	}
+	// And the human door still offers None, as the design says for an
+	// empty VNC_PASSWORD.
+	vctx, vcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer vcancel()
+	v, err := viewer(vctx, s, "")
+	if err != nil {
+		t.Fatalf("viewer through scry's door: %v", err)
+	}
+	v.Close()
+}
+
+// x11vncPasswordFile returns the -rfbauth file on the running x11vnc's
+// command line.
+func x11vncPasswordFile(t *testing.T, s *Scry) string {
+	t.Helper()
+	pid := vncPid(t, s, 1)
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Split(string(b), "\x00")
+	for i, a := range args {
+		if a == "-rfbauth" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	t.Fatalf("x11vnc (pid %d) has no -rfbauth: %q", pid, args)
+	return ""
+}
+
+// browserPid returns the pid of the live Chromium browser process that scry
+// started (its child, not a renderer), read from /proc now.
+func browserPid(t *testing.T, s *Scry) int {
+	t.Helper()
+	var found []int
+	for _, pid := range processesUsing("--user-data-dir=" + s.ProfileDir) {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(s.Pid()) {
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("scry's children with the profile: %v, want exactly one browser", found)
+	}
+	return found[0]
 }

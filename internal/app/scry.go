@@ -23,6 +23,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/metrics"
 	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/profile"
+	"github.com/dataplanelabs/scry/internal/rfbauth"
 	"github.com/dataplanelabs/scry/internal/supervise"
 )
 
@@ -44,7 +45,10 @@ type scry struct {
 	cookies    *cookies.Store
 	cookieStop func()
 	x11vnc     *vncChild
-	metrics    *metrics.Metrics
+	// vncServerPassword is x11vnc's own password: random, known only to
+	// scry's bridge, never VNC_PASSWORD.
+	vncServerPassword string
+	metrics           *metrics.Metrics
 }
 
 func (s *scry) internalCDP() string {
@@ -119,13 +123,18 @@ func (s *scry) start(ctx context.Context) error {
 		return errors.New("x11vnc not found in PATH: install Debian's x11vnc package (apt-get install x11vnc)")
 	}
 	// The human door's files are checked before anything starts.
+	if s.vncServerPassword, err = rfbauth.NewPassword(); err != nil {
+		return err
+	}
 	s.novnc, err = novnc.New(novnc.Config{
-		StaticDir:  cfg.NoVNCDir,
-		VNCAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
-		Logger:     s.log.With("door", "novnc"),
-		MaxViewers: cfg.VNCMaxViewers,
-		KeepAlive:  s.keepAlive(),
-		CheckHost:  (&cdpproxy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
+		Password:       cfg.VNCPassword,
+		ServerPassword: s.vncServerPassword,
+		StaticDir:      cfg.NoVNCDir,
+		VNCAddr:        net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
+		Logger:         s.log.With("door", "novnc"),
+		MaxViewers:     cfg.VNCMaxViewers,
+		KeepAlive:      s.keepAlive(),
+		CheckHost:      (&cdpproxy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
 	})
 	if err != nil {
 		return err
@@ -284,7 +293,10 @@ func (s *scry) start(ctx context.Context) error {
 	s.log.Info("agent door open", "addr", srv.Addr(), "allowed_hosts", cfg.CDPAllowedHosts, "allowed_origins", cfg.CDPAllowedOrigins,
 		"token_required", cfg.CDPToken != "", "max_conns", cfg.CDPMaxConns)
 
-	// The human door.
+	// The human door, once x11vnc answers.
+	if err := s.x11vnc.waitReady(ctx); err != nil {
+		return err
+	}
 	srv, err = s.listenAndServe(s.log.With("door", "novnc"), "novnc", net.JoinHostPort("", strconv.Itoa(cfg.NoVNCPort)), s.novnc)
 	if err != nil {
 		return fmt.Errorf("open the human door: %w", err)

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,10 +17,22 @@ import (
 // vncChild is x11vnc under supervision: restarted with backoff whenever it
 // dies, independent of Chromium and of any viewer.
 type vncChild struct {
-	cancel   context.CancelFunc
-	done     chan struct{}
-	pid      atomic.Int64
-	restarts atomic.Int64
+	cancel    context.CancelFunc
+	done      chan struct{}
+	ready     chan struct{} // closed the first time x11vnc answers
+	readyOnce sync.Once
+	pid       atomic.Int64
+	restarts  atomic.Int64
+}
+
+// waitReady waits until x11vnc has answered once.
+func (v *vncChild) waitReady(ctx context.Context) error {
+	select {
+	case <-v.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("x11vnc never answered on its port (%w): scry's log above says why", ctx.Err())
+	}
 }
 
 func (v *vncChild) stop() {
@@ -34,23 +48,21 @@ func (s *scry) startVNC(path string) error {
 	for _, w := range vnc.Warnings(cfg.VNCPassword) {
 		s.log.Warn(w)
 	}
-	opts := vnc.Options{Display: cfg.Display, Port: cfg.VNCPort}
-	if cfg.VNCPassword != "" {
-		uid, gid := -1, -1
-		if s.cred != nil {
-			uid, gid = int(s.cred.Uid), int(s.cred.Gid)
-		}
-		// In the runtime dir, never the profile: the password must not
-		// travel with the volume or its backups.
-		f, err := vnc.WritePasswordFile(s.runtime, cfg.VNCPassword, uid, gid)
-		if err != nil {
-			return err
-		}
-		opts.PasswordFile = f
+	uid, gid := -1, -1
+	if s.cred != nil {
+		uid, gid = int(s.cred.Uid), int(s.cred.Gid)
 	}
+	// x11vnc's password is always scry's random one, never VNC_PASSWORD:
+	// only scry's bridge can use x11vnc (see package rfbauth). In the
+	// runtime dir, never the profile.
+	f, err := vnc.WritePasswordFile(s.runtime, s.vncServerPassword, uid, gid)
+	if err != nil {
+		return err
+	}
+	opts := vnc.Options{Display: cfg.Display, Port: cfg.VNCPort, PasswordFile: f}
 	log := s.log.With("proc", "x11vnc")
 	ctx, cancel := context.WithCancel(context.Background())
-	v := &vncChild{cancel: cancel, done: make(chan struct{})}
+	v := &vncChild{cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
 	s.x11vnc = v
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort))
 	start := func() (*supervise.Process, error) {
@@ -71,6 +83,7 @@ func (s *scry) startVNC(path string) error {
 			return err
 		}
 		log.Info("x11vnc ready", "pid", p.Pid(), "addr", addr)
+		v.readyOnce.Do(func() { close(v.ready) })
 		return nil
 	}
 	go func() {

@@ -27,9 +27,9 @@ func TestPageInChromium(t *testing.T) {
 	display := startXvfb(t, testW, testH)
 	const password = "pa55word"
 	port := freePort(t)
-	vncAddr, stopVNC := runX11vnc(t, display, password, port)
+	vncAddr, stopVNC := runX11vnc(t, display, serverPW, port)
 
-	h, err := New(Config{VNCAddr: vncAddr, Logger: testLogger(t)})
+	h, err := New(Config{VNCAddr: vncAddr, Logger: testLogger(t), Password: password, ServerPassword: serverPW})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestPageInChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, state("error")); err != nil {
 		t.Fatalf("page did not notice the drop: %v", err)
 	}
-	runX11vnc(t, display, password, port)
+	runX11vnc(t, display, serverPW, port)
 	if err := chromedp.Do(ctx, state("connected")); err != nil {
 		t.Fatalf("page did not reconnect: %v", err)
 	}

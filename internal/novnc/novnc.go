@@ -7,7 +7,10 @@
 //
 //	/            scry's viewer page: connects, scales, asks for the password,
 //	             reconnects; works under a path prefix and through TLS.
-//	/websockify  binary WebSocket frames <-> x11vnc's RFB port.
+//	/websockify  binary WebSocket frames <-> x11vnc's RFB port. The viewer
+//	             authenticates to scry (VNC_PASSWORD, or None when it is
+//	             empty), and scry to x11vnc with a password only scry
+//	             knows: see package rfbauth for why.
 //	/vnc.html    noVNC's full manual UI; every other noVNC file is served
 //	             too, without directory listings.
 //
@@ -38,6 +41,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
 
 // Defaults for Config's zero values.
@@ -45,6 +50,7 @@ const (
 	DefaultStaticDir   = "/usr/share/novnc"
 	DefaultVNCAddr     = "127.0.0.1:5900"
 	DefaultDialTimeout = 5 * time.Second
+	DefaultFailDelay   = time.Second
 )
 
 // keepAlive is the TCP keepalive on both legs of the bridge: start probing
@@ -83,6 +89,16 @@ type Config struct {
 	// CheckHost, if not nil, vets every request's Host header, so that a
 	// web page cannot DNS-rebind onto the login view. nil accepts any.
 	CheckHost func(hostport string) error
+	// Password is what viewers must answer VNC authentication with
+	// (VNC_PASSWORD); empty offers security type None.
+	Password string
+	// ServerPassword is x11vnc's own password, which only scry knows, so
+	// that nothing but this bridge can use x11vnc; empty expects x11vnc
+	// to offer None (tests and benchmarks only).
+	ServerPassword string
+	// FailDelay holds back the answer to a wrong password; 0 means
+	// DefaultFailDelay, negative none.
+	FailDelay time.Duration
 }
 
 // Handler serves the human door. Its zero value is not usable; call New.
@@ -115,6 +131,12 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxViewers < 0 {
 		cfg.MaxViewers = 0
+	}
+	switch {
+	case cfg.FailDelay == 0:
+		cfg.FailDelay = DefaultFailDelay
+	case cfg.FailDelay < 0:
+		cfg.FailDelay = 0
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -292,24 +314,70 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	// Not r.Context(): the connection is hijacked now. Close ends h.ctx.
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
+	viewer := websocket.NetConn(ctx, ws, websocket.MessageBinary)
 
-	dctx, dcancel := context.WithTimeout(ctx, h.cfg.DialTimeout)
-	vnc, err := h.dialer.DialContext(dctx, "tcp", h.cfg.VNCAddr)
-	dcancel()
+	// The viewer authenticates to scry, and only then does scry connect
+	// and authenticate to x11vnc, whose password only scry knows.
+	var vnc *net.TCPConn
+	viewer.SetDeadline(time.Now().Add(handshakeTimeout))
+	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
+		Password:  h.cfg.Password,
+		FailDelay: h.cfg.FailDelay,
+		Ready: func() (err error) {
+			vnc, err = h.dialVNC(ctx)
+			return err
+		},
+	})
 	if err != nil {
-		log.Error("viewer refused: cannot reach x11vnc", "vnc_addr", h.cfg.VNCAddr, "err", err)
-		ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
+		var re *rfbauth.ReadyError
+		switch {
+		case errors.Is(err, rfbauth.ErrWrongPassword):
+			log.Warn("viewer refused: wrong VNC password")
+		case errors.As(err, &re):
+			log.Error("viewer refused: cannot reach x11vnc", "vnc_addr", h.cfg.VNCAddr, "err", re.Err)
+			ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
+			return
+		default:
+			log.Info("viewer refused: RFB handshake failed", "err", err)
+		}
+		viewer.Close()
 		return
 	}
+	viewer.SetDeadline(time.Time{})
 
 	h.total.Add(1)
 	start := time.Now()
 	log.Info("viewer connected", "viewers", h.Viewers())
-	st := h.bridge(ctx, websocket.NetConn(ctx, ws, websocket.MessageBinary), vnc.(*net.TCPConn))
+	st := h.bridge(ctx, viewer, vnc)
 	dur := time.Since(start)
 	log.Info("viewer disconnected", "viewers", h.Viewers()-1, "duration", dur.Round(time.Millisecond), "reason", st.reason)
 	log.Debug("viewer access", "duration", dur, "bytes_to_viewer", st.toViewer,
 		"bytes_from_viewer", st.fromViewer, "reason", st.reason)
+}
+
+// handshakeTimeout bounds a viewer's RFB handshake, which includes a
+// human typing the password into noVNC's prompt.
+const handshakeTimeout = 5 * time.Minute
+
+// dialVNC connects to x11vnc and authenticates with the server password.
+func (h *Handler) dialVNC(ctx context.Context) (*net.TCPConn, error) {
+	dctx, cancel := context.WithTimeout(ctx, h.cfg.DialTimeout)
+	defer cancel()
+	c, err := h.dialer.DialContext(dctx, "tcp", h.cfg.VNCAddr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(dctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	err = rfbauth.Client(c, h.cfg.ServerPassword)
+	if !stop() {
+		err = errors.Join(err, dctx.Err())
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("authenticate to x11vnc: %w", err)
+	}
+	c.SetDeadline(time.Time{})
+	return c.(*net.TCPConn), nil
 }
 
 type bridgeStats struct {

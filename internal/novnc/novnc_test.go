@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,10 +106,13 @@ func readFullFrame(t testing.TB, c *rfbclient.Client) {
 	}
 }
 
+// serverPW is x11vnc's own password in the tests, as scry's random one.
+const serverPW = "x11-Only"
+
 func TestBridgeNoPassword(t *testing.T) {
 	display := startXvfb(t, testW, testH)
-	vncAddr := startX11vnc(t, display, "")
-	h, srv := startServer(t, Config{VNCAddr: vncAddr})
+	vncAddr := startX11vnc(t, display, serverPW)
+	h, srv := startServer(t, Config{VNCAddr: vncAddr, ServerPassword: serverPW})
 
 	c, err := handshake(t, srv, "")
 	if err != nil {
@@ -117,8 +121,8 @@ func TestBridgeNoPassword(t *testing.T) {
 	if c.Version != "RFB 003.008" {
 		t.Errorf("ProtocolVersion = %q, want RFB 003.008", c.Version)
 	}
-	if c.Security != rfbclient.SecurityNone {
-		t.Errorf("security types offered %v, used %d; want None", c.SecurityTypes, c.Security)
+	if !slices.Equal(c.SecurityTypes, []uint8{rfbclient.SecurityNone}) || c.Security != rfbclient.SecurityNone {
+		t.Errorf("security types offered %v, used %d; want only None", c.SecurityTypes, c.Security)
 	}
 	if c.Width != testW || c.Height != testH {
 		t.Errorf("framebuffer %dx%d, want the Xvfb size %dx%d", c.Width, c.Height, testW, testH)
@@ -146,15 +150,16 @@ func TestBridgeNoPassword(t *testing.T) {
 func TestBridgePassword(t *testing.T) {
 	display := startXvfb(t, testW, testH)
 	const password = "s3cret-pw" // 9 bytes: VNC uses "s3cret-p"
-	vncAddr := startX11vnc(t, display, password)
-	_, srv := startServer(t, Config{VNCAddr: vncAddr})
+	vncAddr := startX11vnc(t, display, serverPW)
+	_, srv := startServer(t, Config{VNCAddr: vncAddr, Password: password, ServerPassword: serverPW, FailDelay: -1})
 
 	tests := []struct {
 		name     string
 		password string
 		wantErr  string
 	}{
-		{"wrong", "nope", "authentication failed"},
+		{"wrong", "nope", "authentication failed: wrong password"},
+		{"x11vnc's own password", serverPW, "authentication failed: wrong password"},
 		{"missing", "", "requires a password"},
 		{"right", password, ""},
 		{"first eight bytes", "s3cret-p", ""},
@@ -175,8 +180,8 @@ func TestBridgePassword(t *testing.T) {
 			if err != nil {
 				t.Fatalf("handshake: %v", err)
 			}
-			if c.Security != rfbclient.SecurityVNCAuth {
-				t.Errorf("security = %d (offered %v), want VNC auth", c.Security, c.SecurityTypes)
+			if !slices.Equal(c.SecurityTypes, []uint8{rfbclient.SecurityVNCAuth}) {
+				t.Errorf("security types offered %v, want only VNC auth", c.SecurityTypes)
 			}
 			readFullFrame(t, c)
 		})
@@ -261,9 +266,9 @@ func TestVNCDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = conn.Read(make([]byte, 1))
+	_, err = rfbclient.Handshake(ctx, conn, rfbclient.Config{})
 	if websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
-		t.Errorf("read = %v, want close status %v", err, websocket.StatusTryAgainLater)
+		t.Errorf("handshake = %v, want close status %v", err, websocket.StatusTryAgainLater)
 	}
 	waitFor(t, "no viewers", func() bool { return h.Viewers() == 0 })
 }

@@ -11,15 +11,15 @@ package rfbclient
 import (
 	"bufio"
 	"context"
-	"crypto/des"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"net"
 	"slices"
 	"time"
+
+	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
 
 // Security types (RFC 6143 section 7.2).
@@ -297,28 +297,10 @@ func (c *Client) readString(n uint32) (string, error) {
 	return string(b), nil
 }
 
-// DESResponse answers a VNC authentication challenge: the challenge
-// encrypted with DES in ECB mode, keyed by the password's first 8 bytes
-// (zero-padded) with each byte's bits reversed, as VNC's d3des expects.
+// DESResponse answers a VNC authentication challenge with password's
+// first 8 bytes.
 func DESResponse(password string, challenge [16]byte) [16]byte {
-	var key [8]byte
-	copy(key[:], password)
-	var out [16]byte
-	// des.NewCipher fails only for a key that is not 8 bytes long.
-	block, _ := des.NewCipher(ReverseBits(key))
-	block.Encrypt(out[:8], challenge[:8])
-	block.Encrypt(out[8:], challenge[8:])
-	return out
-}
-
-// ReverseBits returns the key with the bit order of each byte reversed:
-// VNC's DES takes key bits least significant first.
-func ReverseBits(key [8]byte) []byte {
-	out := make([]byte, 8)
-	for i, b := range key {
-		out[i] = bits.Reverse8(b)
-	}
-	return out
+	return rfbauth.DESResponse([]byte(password), challenge)
 }
 
 // SetEncodings tells the server which encodings the client accepts, in

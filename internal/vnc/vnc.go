@@ -4,7 +4,10 @@
 // restarting the process is the supervisor's job.
 //
 // The password never appears on a command line or in a log: it goes into a
-// file in VNC's storepasswd format, given to x11vnc with -rfbauth.
+// file in VNC's storepasswd format, given to x11vnc with -rfbauth. In scry
+// that password is a random one only scry's bridge knows, never
+// VNC_PASSWORD (see package rfbauth): x11vnc also answers WebSockets on its
+// port, so it must never be open.
 //
 // Why -rfbauth and not -passwdfile: -passwdfile reads plain text and gives
 // meaning to some of its content (comment lines, "__BEGIN_VIEWONLY__" and
