@@ -3,11 +3,13 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -324,5 +326,92 @@ func TestBadConfigurationStopsBeforeAnything(t *testing.T) {
 		if s.HasLog("starting xvfb") {
 			t.Errorf("%v: something started despite bad configuration", tt.env)
 		}
+	}
+}
+
+// TestNewTargetKeepsItsURL opens pages with PUT /json/new, straight at
+// Chromium's loopback port and through the bridge with CDP_TOKEN set: the
+// bridge must make no difference to the page Chromium opens (it reads the
+// query raw, up to the first '&', and unescapes it), and Chromium must never
+// see scry's token.
+func TestNewTargetKeepsItsURL(t *testing.T) {
+	token := newToken(t)
+	s := Start(t, Options{Env: map[string]string{"CDP_TOKEN": token}})
+	direct := "http://127.0.0.1:" + s.Env["CDP_INTERNAL_PORT"]
+	queries := make(chan string, 16)
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/landing" {
+			queries <- r.URL.RawQuery
+		}
+		fmt.Fprint(w, "<!doctype html><title>landing</title>")
+	}))
+	t.Cleanup(site.Close)
+	landing := site.URL + "/landing"
+
+	// open asks base for a new page and returns the query the page was
+	// loaded with.
+	open := func(t *testing.T, base, query string, h http.Header) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/json/new?"+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tg struct {
+			ID string `json:"id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&tg)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("PUT %s/json/new?%s: %d %v", base, query, resp.StatusCode, err)
+		}
+		defer func() {
+			r, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, direct+"/json/close/"+tg.ID, nil)
+			if resp, err := http.DefaultClient.Do(r); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		select {
+		case got := <-queries:
+			return got
+		case <-ctx.Done():
+			t.Fatalf("PUT %s/json/new?%s: the page never loaded", base, query)
+			return ""
+		}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		target string // the /json/new query, before scry's token
+		header http.Header
+		want   string // "" means whatever Chromium makes of it directly
+	}{
+		{name: "raw URL with several parameters", target: landing + "?b=2&a=%2F&c=x%20y"},
+		{name: "escaped URL", target: url.QueryEscape(landing + "?b=2&a=%2F&c=x y"), want: "b=2&a=%2F&c=x+y"},
+		{name: "the page's own token", target: landing + "?token=theirs", want: "token=theirs"},
+		{name: "bearer, the page's own token", target: url.QueryEscape(landing + "?z=1&token=theirs"),
+			header: bearer(token), want: "z=1&token=theirs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := open(t, direct, tc.target, nil)
+			if tc.want != "" && want != tc.want {
+				t.Fatalf("straight at Chromium the page was loaded with %q, want %q: the test's premise is wrong", want, tc.want)
+			}
+			q := tc.target
+			if tc.header == nil {
+				q += "&token=" + token
+			}
+			if got := open(t, s.CDPURL(), q, tc.header); got != want {
+				t.Errorf("through scry the page was loaded with query %q, straight at Chromium with %q", got, want)
+			}
+		})
 	}
 }

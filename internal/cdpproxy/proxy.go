@@ -49,7 +49,8 @@ type Config struct {
 	// Observer, if not nil, is told about connections and refusals.
 	Observer Observer
 	// Token, if not empty, must accompany every request, as
-	// "Authorization: Bearer TOKEN" or "?token=TOKEN".
+	// "Authorization: Bearer TOKEN" or a "token=TOKEN" query segment (see
+	// RequestToken for which segment counts). Chrome never sees it.
 	Token string
 	// MaxConns caps concurrent CDP WebSocket connections; 0 means no cap.
 	MaxConns int
@@ -222,10 +223,14 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 	out.Header.Del("Origin")
 	out.Header.Del("Authorization")
 	out.Header.Del("X-Forwarded-Proto")
-	q := out.URL.Query()
-	if q.Has("token") {
-		q.Del("token")
-		out.URL.RawQuery = q.Encode()
+	// Only scry's own segment goes, and the rest stays byte for byte:
+	// /json/new's query is the URL of the page to open, which Chrome reads
+	// raw. A token parameter that is not scry's (no CDP_TOKEN, or another
+	// value) belongs to that URL and is left alone.
+	if p.cfg.Token != "" {
+		if tok, rest, ok := queryToken(r.URL.Path, r.URL.RawQuery); ok && TokenMatches(p.cfg.Token, tok) {
+			out.URL.RawQuery = rest
+		}
 	}
 	return out
 }
@@ -296,15 +301,52 @@ func (p *Proxy) tokenQuery(r *http.Request) url.Values {
 	return url.Values{"token": {p.cfg.Token}}
 }
 
-// RequestToken extracts the token a request carries, from the
-// Authorization header or the token query parameter.
+// RequestToken extracts the token a request carries: the Authorization
+// Bearer header if there is one, else scry's token segment of the query
+// (see queryToken).
 func RequestToken(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(tok)
 		}
 	}
-	return r.URL.Query().Get("token")
+	tok, _, _ := queryToken(r.URL.Path, r.URL.RawQuery)
+	return tok
+}
+
+// queryToken finds scry's token in a raw query: a "token=VALUE" segment
+// between '&'s, the first one. On /json/new the query is the URL of the
+// page to open and may carry a token parameter of its own, so there only
+// the last segment can be scry's, the one a client appends:
+//
+//	/json/new?https://example.com/?token=theirs&token=SCRY
+//
+// It returns the unescaped value and the raw query without that segment,
+// everything else unchanged.
+func queryToken(path, rawQuery string) (tok, rest string, ok bool) {
+	if rawQuery == "" {
+		return "", rawQuery, false
+	}
+	segs := strings.Split(rawQuery, "&")
+	candidates := segs
+	first := 0
+	if strings.TrimSuffix(path, "/") == "/json/new" {
+		first = len(segs) - 1
+		candidates = segs[first:]
+	}
+	for i, seg := range candidates {
+		v, found := strings.CutPrefix(seg, "token=")
+		if !found {
+			continue
+		}
+		tok, err := url.QueryUnescape(v)
+		if err != nil {
+			return "", rawQuery, false
+		}
+		i += first
+		return tok, strings.Join(append(segs[:i:i], segs[i+1:]...), "&"), true
+	}
+	return "", rawQuery, false
 }
 
 // TokenMatches compares in constant time; hashing first hides the length.

@@ -2,6 +2,7 @@ package cdpproxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -71,6 +72,24 @@ func (fc *fakeChrome) serve(w http.ResponseWriter, r *http.Request) {
 			"devtoolsFrontendUrl":  frontend + "/devtools/page/P1",
 			"webSocketDebuggerUrl": ws + "/devtools/page/P1",
 		}})
+	case "/json/new":
+		// Chrome (156) opens the raw query up to its first '&',
+		// unescaped, and only on PUT.
+		if r.Method != http.MethodPut {
+			http.Error(w, "Using unsafe HTTP verb "+r.Method+" to invoke /json/new. This action supports only PUT verb.",
+				http.StatusMethodNotAllowed)
+			return
+		}
+		raw, _, _ := strings.Cut(r.URL.RawQuery, "&")
+		target, err := url.QueryUnescape(raw)
+		if err != nil || target == "" {
+			target = "about:blank"
+		}
+		writeJSON(w, map[string]string{
+			"id": "P2", "type": "page", "url": target,
+			"devtoolsFrontendUrl":  frontend + "/devtools/page/P2",
+			"webSocketDebuggerUrl": ws + "/devtools/page/P2",
+		})
 	case "/json/protocol":
 		writeJSON(w, map[string]any{"domains": []string{}})
 	case "/devtools/browser/B1", "/devtools/page/P1":
@@ -375,10 +394,122 @@ func TestProxyDiscovery(t *testing.T) {
 					t.Errorf("chrome got %s: %q", h, v)
 				}
 			}
-			if last.URL.Query().Has("token") {
-				t.Errorf("chrome got the token in %q", last.URL.RawQuery)
+			// Without CDP_TOKEN a token parameter is not scry's: it passes.
+			if want := strings.TrimPrefix(tt.query, "?"); tt.token != "" && last.URL.RawQuery != "" ||
+				tt.token == "" && last.URL.RawQuery != want {
+				t.Errorf("chrome got query %q (CDP_TOKEN %q, sent %q)", last.URL.RawQuery, tt.token, tt.query)
 			}
 		})
+	}
+}
+
+// TestProxyNewTarget: /json/new's query is the URL of the page to open,
+// which Chrome reads raw, so scry takes out its own token segment and
+// nothing else, byte for byte, and passes the method (Chrome wants PUT).
+func TestProxyNewTarget(t *testing.T) {
+	fc := newFakeChrome(t)
+	const tok = "s3cret"
+	bearer := http.Header{"Authorization": {"Bearer " + tok}}
+	tests := []struct {
+		name      string
+		token     string // Config.Token
+		method    string // "" means PUT
+		query     string
+		header    http.Header
+		wantCode  int
+		wantQuery string // what Chrome got
+	}{
+		{name: "token appended", token: tok, query: "https://example.com/?a=b&c=d&token=" + tok,
+			wantCode: 200, wantQuery: "https://example.com/?a=b&c=d"},
+		{name: "escapes and order kept", token: tok, query: "https://example.com/s?q=a%20b&z=1&a=%2F&token=" + tok,
+			wantCode: 200, wantQuery: "https://example.com/s?q=a%20b&z=1&a=%2F"},
+		{name: "target's own token before scry's", token: tok, query: "https://example.com/?token=theirs&token=" + tok,
+			wantCode: 200, wantQuery: "https://example.com/?token=theirs"},
+		{name: "only scry's token: about:blank", token: tok, query: "token=" + tok,
+			wantCode: 200, wantQuery: ""},
+		{name: "bearer, target's token untouched", token: tok, query: "https://example.com/?a=b&token=theirs", header: bearer,
+			wantCode: 200, wantQuery: "https://example.com/?a=b&token=theirs"},
+		{name: "bearer and scry's token too", token: tok, query: "https://example.com/?a=b&token=" + tok, header: bearer,
+			wantCode: 200, wantQuery: "https://example.com/?a=b"},
+		{name: "no CDP_TOKEN: token belongs to the target", query: "https://example.com/?a=b&c=d&token=x",
+			wantCode: 200, wantQuery: "https://example.com/?a=b&c=d&token=x"},
+		{name: "scry's token inside the target URL is not scry's", token: tok, query: "https://example.com/?token=" + tok,
+			wantCode: http.StatusUnauthorized},
+		{name: "scry's token first is part of the target URL", token: tok, query: "token=" + tok + "&https://example.com/",
+			wantCode: http.StatusUnauthorized},
+		{name: "GET reaches chrome as GET", method: http.MethodGet, query: "https://example.com/",
+			wantCode: http.StatusMethodNotAllowed, wantQuery: "https://example.com/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Token: tt.token})
+			method := cmp.Or(tt.method, http.MethodPut)
+			req, err := http.NewRequest(method, "http://"+b.addr+"/json/new?"+tt.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = b.public()
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			before := len(fc.requests())
+			resp, err := b.client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode {
+				t.Fatalf("%s /json/new?%s = %d %s, want %d", method, tt.query, resp.StatusCode, body, tt.wantCode)
+			}
+			reqs := fc.requests()
+			if tt.wantCode == http.StatusUnauthorized {
+				if len(reqs) != before {
+					t.Errorf("a refused request reached chrome: %q", reqs[len(reqs)-1].URL.RawQuery)
+				}
+				return
+			}
+			last := reqs[len(reqs)-1]
+			if last.Method != method || last.URL.Path != "/json/new" || last.URL.RawQuery != tt.wantQuery {
+				t.Errorf("chrome got %s %s?%s, want %s /json/new?%s", last.Method, last.URL.Path, last.URL.RawQuery, method, tt.wantQuery)
+			}
+			if resp.StatusCode == http.StatusOK {
+				ws, _ := decodeTargets(t, body)[0]["webSocketDebuggerUrl"].(string)
+				if !strings.HasPrefix(ws, "ws://"+b.public()+"/devtools/page/P2") {
+					t.Errorf("webSocketDebuggerUrl = %q, want it on %s", ws, b.public())
+				}
+			}
+		})
+	}
+}
+
+func TestRequestToken(t *testing.T) {
+	tests := []struct {
+		path, query, auth string
+		want              string
+	}{
+		{"/json/version", "token=abc", "", "abc"},
+		{"/json/version", "x=1&token=abc&token=def", "", "abc"},
+		{"/json/version", "token=a%2Bb", "", "a+b"},
+		{"/json/version", "token=%zz", "", ""},
+		{"/json/version", "token=abc", "Bearer hdr", "hdr"},
+		{"/json/version", "token=abc", "Basic eDp5", "abc"},
+		{"/devtools/browser/B1", "token=abc", "", "abc"},
+		{"/json/new", "https://example.com/?token=theirs&token=abc", "", "abc"},
+		{"/json/new/", "https://example.com/?a=b&token=abc", "", "abc"},
+		{"/json/new", "token=abc", "", "abc"},
+		{"/json/new", "https://example.com/?token=theirs", "", ""},
+		{"/json/new", "token=abc&https://example.com/", "", ""},
+		{"/json/new", "https://example.com/?token=theirs&token=abc", "Bearer hdr", "hdr"},
+	}
+	for _, tt := range tests {
+		r := &http.Request{Header: http.Header{}, URL: &url.URL{Path: tt.path, RawQuery: tt.query}}
+		if tt.auth != "" {
+			r.Header.Set("Authorization", tt.auth)
+		}
+		if got := RequestToken(r); got != tt.want {
+			t.Errorf("RequestToken(%s?%s, Authorization %q) = %q, want %q", tt.path, tt.query, tt.auth, got, tt.want)
+		}
 	}
 }
 
