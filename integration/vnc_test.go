@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -411,6 +412,10 @@ func TestWebPageCannotUseX11vnc(t *testing.T) {
 	if len(res.Types) != 1 || res.Types[0] != 2 {
 		t.Fatalf("x11vnc offered security types %v to a web page, want only VNC authentication [2]", res.Types)
 	}
+	// x11vnc listens on the IPv4 loopback only.
+	if got := listeners(t, s.VNCPort); !slices.Equal(got, []string{"0100007F"}) {
+		t.Errorf("listening sockets on VNC_PORT %d: %v, want only 127.0.0.1 (0100007F)", s.VNCPort, got)
+	}
 	// And the human door still offers None, as the design says for an
 	// empty VNC_PASSWORD.
 	vctx, vcancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -461,4 +466,28 @@ func browserPid(t *testing.T, s *Scry) int {
 		t.Fatalf("scry's children with the profile: %v, want exactly one browser", found)
 	}
 	return found[0]
+}
+
+// listeners returns the local addresses (hex, as /proc/net/tcp{,6} shows
+// them) of the sockets listening on port.
+func listeners(t *testing.T, port int) []string {
+	t.Helper()
+	var addrs []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 4 || fields[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			addr, p, _ := strings.Cut(fields[1], ":")
+			if n, err := strconv.ParseInt(p, 16, 32); err == nil && int(n) == port {
+				addrs = append(addrs, addr)
+			}
+		}
+	}
+	return addrs
 }

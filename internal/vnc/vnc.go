@@ -65,6 +65,7 @@ func Args(o Options) []string {
 		"-rfbport", strconv.Itoa(o.Port),
 		"-localhost",           // only 127.0.0.1 may connect ...
 		"-listen", "127.0.0.1", // ... and only on the IPv4 loopback
+		"-noipv6",  // (Debian's x11vnc also listens on [::1] otherwise)
 		"-shared",  // several viewers at once
 		"-forever", // keep serving after the last viewer leaves
 		"-norc",    // ignore ~/.x11vncrc: the arguments are the whole config
