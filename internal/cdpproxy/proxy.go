@@ -41,8 +41,9 @@ type Config struct {
 	Backend string
 	Policy  Policy
 	Logger  *slog.Logger
-	// KeepAlive applies to the leg to Chromium; the listener sets the
-	// client leg's. Zero value means the design's KeepAlive.
+	// KeepAlive applies to both legs of every spliced WebSocket, the
+	// client's (set once it is hijacked, whatever the listener did) and
+	// Chromium's. Zero value means the design's KeepAlive.
 	KeepAlive net.KeepAliveConfig
 	// DialTimeout bounds connecting to Chromium; zero means 5 s.
 	DialTimeout time.Duration
@@ -409,6 +410,14 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		backend.Close()
 		log.Error("hijack failed", "err", err)
 		return
+	}
+	// The listener may have set other keepalive values, or none.
+	if kc, ok := client.(interface {
+		SetKeepAliveConfig(net.KeepAliveConfig) error
+	}); ok {
+		if err := kc.SetKeepAliveConfig(p.cfg.KeepAlive); err != nil {
+			log.Warn("set keepalive on the client connection", "err", err)
+		}
 	}
 	if err := resp.Write(crw); err == nil {
 		err = crw.Flush()

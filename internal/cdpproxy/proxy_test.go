@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -898,4 +899,76 @@ func TestProxyBackendDown(t *testing.T) {
 			t.Errorf("got %d %q, want 502 naming chromium's DevTools endpoint", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestProxyKeepAliveBothLegs reads the kernel's keepalive settings on
+// scry's end of both legs of a spliced WebSocket: the hijacked client
+// connection (httptest's listener sets Go's own 15 s default there) and
+// the connection to Chromium.
+func TestProxyKeepAliveBothLegs(t *testing.T) {
+	fc := newFakeChrome(t)
+	tests := []struct {
+		name string
+		cfg  net.KeepAliveConfig
+		want [3]int // idle s, interval s, count
+	}{
+		{"design default", net.KeepAliveConfig{}, [3]int{30, 10, 3}},
+		{"configured", net.KeepAliveConfig{Enable: true, Idle: 37 * time.Second, Interval: 11 * time.Second, Count: 4}, [3]int{37, 11, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, KeepAlive: tt.cfg})
+			c := b.mustDial(t)
+			roundTrip(t, c, websocket.MessageText, []byte("hello"))
+			b.p.mu.Lock()
+			var legs []*net.TCPConn
+			for conn := range b.p.conns {
+				legs = append(legs, conn.(*net.TCPConn))
+			}
+			b.p.mu.Unlock()
+			seen := map[string]bool{}
+			for _, leg := range legs {
+				name := "client"
+				if leg.RemoteAddr().String() == fc.addr {
+					name = "chromium"
+				}
+				seen[name] = true
+				on, got := keepAliveOf(t, leg)
+				if !on || got != tt.want {
+					t.Errorf("%s leg: keepalive on=%v idle/interval/count=%v, want on, %v", name, on, got, tt.want)
+				}
+			}
+			if !seen["client"] || !seen["chromium"] {
+				t.Fatalf("legs found: %v, want client and chromium", seen)
+			}
+		})
+	}
+}
+
+// keepAliveOf reads SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL and
+// TCP_KEEPCNT from c's socket.
+func keepAliveOf(t *testing.T, c *net.TCPConn) (bool, [3]int) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on int
+	var v [3]int
+	var errs []error
+	err = rc.Control(func(fd uintptr) {
+		get := func(level, opt int) int {
+			n, err := syscall.GetsockoptInt(int(fd), level, opt)
+			errs = append(errs, err)
+			return n
+		}
+		on = get(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+		v[0] = get(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+		v[1] = get(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
+		v[2] = get(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
+	})
+	if err := errors.Join(append(errs, err)...); err != nil {
+		t.Fatalf("getsockopt: %v", err)
+	}
+	return on != 0, v
 }
