@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -439,4 +440,84 @@ func TestHostOnlyCookiesComeBackHostOnly(t *testing.T) {
 		t.Errorf("session cookies not all restored:\n%s", s.Log())
 	}
 	check("after a graceful restart")
+}
+
+// cookieDBWritten is when the profile's cookie database last changed.
+func cookieDBWritten(dir string) time.Time {
+	var last time.Time
+	for _, f := range []string{"Cookies", "Cookies-journal", "Cookies-wal"} {
+		if fi, err := os.Stat(filepath.Join(dir, "Default", f)); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	return last
+}
+
+// A persistent cookie rotated after Chromium's last flush of its cookie
+// database, and caught by a snapshot, comes back with its new value after a
+// hard kill: the snapshot is newer than the profile, so it wins.
+func TestRotatedCookieSurvivesHardKill(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "scry_rotated", Value: r.FormValue("v"), Path: "/", MaxAge: 3600})
+		fmt.Fprint(w, `<!doctype html><title>set</title>`)
+	})
+	mux.HandleFunc("/seen", func(w http.ResponseWriter, r *http.Request) {
+		c, _ := r.Cookie("scry_rotated")
+		if c != nil {
+			fmt.Fprint(w, c.Value)
+		}
+	})
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	visit := func(s *Scry, path string) string {
+		t.Helper()
+		ctx, cancel := attach(t, s)
+		defer cancel()
+		if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+path)); err != nil {
+			t.Fatal(err)
+		}
+		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return txt
+	}
+
+	s := Start(t, Options{Env: fastCookies})
+	visit(s, "/set?v=old")
+	// The name is stored in clear (the value is encrypted): once it is in
+	// the file, Chromium has committed the cookie.
+	waitFor(t, 90*time.Second, "Chromium commits the cookie to its database", func() error {
+		b, err := os.ReadFile(filepath.Join(s.ProfileDir, "Default", "Cookies"))
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(b, []byte("scry_rotated")) {
+			return fmt.Errorf("not in the database yet")
+		}
+		return nil
+	})
+	rotated := time.Now()
+	visit(s, "/set?v=new")
+	path := filepath.Join(s.ProfileDir, ".scry", "cookies.json")
+	waitFor(t, 20*time.Second, "snapshot of the rotated cookie", func() error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), `"new"`) {
+			return fmt.Errorf("not in the snapshot yet")
+		}
+		return nil
+	})
+	killEverything(t, s)
+	if cookieDBWritten(s.ProfileDir).After(rotated) {
+		t.Log("Chromium flushed the rotated cookie before the kill; this run does not tell the snapshot's value from the profile's")
+	}
+
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
+	if got := visit(s2, "/seen"); got != "new" {
+		t.Errorf("after a hard kill the site got scry_rotated=%q, want the rotated value %q", got, "new")
+	}
 }

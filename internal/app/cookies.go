@@ -8,11 +8,17 @@ import (
 	"github.com/dataplanelabs/scry/internal/cookies"
 )
 
+// prepareCookies sets up the cookie store before Chromium starts, while
+// the profile's cookie database is still as the last Chromium left it.
+func (s *scry) prepareCookies(uid, gid int) {
+	s.cookies = cookies.New(s.cfg.ProfileDir, s.log.With("component", "cookies"), uid, gid)
+	s.cookies.NoteDatabase()
+}
+
 // startCookies restores the last cookie snapshot (session cookies, and
 // persistent ones a hard kill lost) and starts the periodic snapshots.
-func (s *scry) startCookies(ctx context.Context, uid, gid int) error {
+func (s *scry) startCookies(ctx context.Context) error {
 	log := s.log.With("component", "cookies")
-	s.cookies = cookies.New(s.cfg.ProfileDir, log, uid, gid)
 	c, err := s.bconn.Get(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to chromium to restore cookies: %w; to start without restoring them, set SESSION_COOKIES=off "+
@@ -26,7 +32,11 @@ func (s *scry) startCookies(ctx context.Context, uid, gid int) error {
 		s.cookies.KeepCopy("unrestored", err)
 	} else if n > 0 {
 		saved, _ := s.cookies.Stats()
-		log.Info("cookies restored", "count", n, "saved", saved.Format(time.RFC3339))
+		var db string
+		if w := s.cookies.DatabaseWritten(); !w.IsZero() {
+			db = w.UTC().Format(time.RFC3339)
+		}
+		log.Info("cookies restored", "count", n, "saved", saved.UTC().Format(time.RFC3339), "profile_db_written", db)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

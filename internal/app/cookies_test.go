@@ -31,7 +31,8 @@ func TestRestoreUnreachableSaysWhatToDo(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = s.startCookies(ctx, -1, -1)
+	s.prepareCookies(-1, -1)
+	err = s.startCookies(ctx)
 	if err == nil {
 		s.cookieStop()
 		t.Fatal("startCookies succeeded with no Chromium to talk to")

@@ -238,7 +238,11 @@ func (s *scry) start(ctx context.Context) error {
 		return err
 	}
 
-	// Chromium.
+	// Chromium, once the cookie store has seen the profile's cookie
+	// database as the last Chromium left it.
+	if cfg.SessionCookies {
+		s.prepareCookies(uid, gid)
+	}
 	var sandboxFailed atomic.Bool
 	s.log.Info("starting chromium", "path", chromiumPath, "extra_flags", len(cfg.ChromeExtraFlags))
 	s.chromium, err = supervise.Start(supervise.Spec{
@@ -268,7 +272,7 @@ func (s *scry) start(ctx context.Context) error {
 
 	// Session cookies go back in before any agent can look.
 	if cfg.SessionCookies {
-		if err := s.startCookies(ctx, uid, gid); err != nil {
+		if err := s.startCookies(ctx); err != nil {
 			return err
 		}
 	}

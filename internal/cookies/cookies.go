@@ -98,6 +98,20 @@ func (c Cookie) param() map[string]json.RawMessage {
 	return p
 }
 
+// sameCookie reports whether a and b would set the same cookie.
+func sameCookie(a, b Cookie) bool {
+	pa, pb := a.param(), b.param()
+	if len(pa) != len(pb) {
+		return false
+	}
+	for k, v := range pa {
+		if canonical(v) != canonical(pb[k]) {
+			return false
+		}
+	}
+	return true
+}
+
 // expired reports whether a persistent cookie's expiry has passed.
 func (c Cookie) expired(now time.Time) bool {
 	if c.session() {
@@ -118,10 +132,15 @@ type snapshotFile struct {
 
 // Store reads and writes the snapshot file.
 type Store struct {
+	dir  string
 	path string
 	log  *slog.Logger
 	uid  int // owner of the file when scry runs as root; -1 keeps scry's
 	gid  int
+
+	// dbWritten is when the profile's cookie database last changed on
+	// disk before this Chromium opened it (zero: no database).
+	dbWritten time.Time
 
 	mu       sync.Mutex
 	lastHash [32]byte
@@ -131,8 +150,32 @@ type Store struct {
 
 // New returns the store for the profile in dir.
 func New(dir string, log *slog.Logger, uid, gid int) *Store {
-	return &Store{path: filepath.Join(dir, FileName), log: log, uid: uid, gid: gid}
+	return &Store{dir: dir, path: filepath.Join(dir, FileName), log: log, uid: uid, gid: gid}
 }
+
+// databaseFiles are Chromium's cookie database and its SQLite side files,
+// relative to the profile: Linux keeps it in Default/, other platforms in
+// Default/Network/. A commit changes the database or its journal.
+var databaseFiles = []string{
+	"Default/Cookies", "Default/Cookies-journal", "Default/Cookies-wal",
+	"Default/Network/Cookies", "Default/Network/Cookies-journal", "Default/Network/Cookies-wal",
+}
+
+// NoteDatabase records when the profile's cookie database last changed on
+// disk, for Restore to tell which of it and the snapshot is newer. Call it
+// before Chromium starts: Chromium writes the database as it opens it.
+func (s *Store) NoteDatabase() {
+	var last time.Time
+	for _, f := range databaseFiles {
+		if fi, err := os.Stat(filepath.Join(s.dir, f)); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	s.dbWritten = last
+}
+
+// DatabaseWritten is what NoteDatabase found (zero: no database).
+func (s *Store) DatabaseWritten() time.Time { return s.dbWritten }
 
 // Path is the snapshot file.
 func (s *Store) Path() string { return s.path }
@@ -188,11 +231,25 @@ func (s *Store) Snapshot(ctx context.Context, c Caller) (bool, error) {
 	return true, nil
 }
 
-// Restore puts the snapshot's cookies back into the browser: every session
-// cookie, and every unexpired persistent cookie the profile lost. It skips
-// any cookie the browser already has under the same name, domain and path:
-// that one came from the profile's own database and is at least as new.
-// A snapshot that cannot be read is logged and moved aside, never fatal.
+// Restore puts the snapshot's cookies back into the browser where they are
+// newer than what the profile gave it. Chromium commits every pending
+// change to its cookie database at once (about every 30 s, and at a clean
+// close), so the database is complete up to its last write; the snapshot
+// is complete up to its own time. Whichever was written last holds the
+// newer jar:
+//
+//   - snapshot newer (a hard kill since the database's last commit): its
+//     cookies win, replacing a value the profile has older and putting
+//     back persistent cookies the profile lost;
+//   - profile newer (a graceful close, or Chromium flushed after the last
+//     snapshot): the profile's cookies win, and a persistent cookie it no
+//     longer has was deleted or expired after the snapshot, so it stays
+//     gone.
+//
+// Session cookies never reach the database: any the browser lacks are put
+// back either way. Unexpired cookies only; one the browser already has
+// exactly is left alone. A snapshot that cannot be read is logged and
+// moved aside, never fatal.
 func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -215,14 +272,20 @@ func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error)
 	if err != nil {
 		return 0, fmt.Errorf("restore cookies: %w", err)
 	}
-	exists := map[string]bool{}
+	live := map[string]Cookie{}
 	for _, ck := range have {
-		exists[ck.key()] = true
+		live[ck.key()] = ck
 	}
+	profileNewer := s.dbWritten.After(snap.Saved)
 	var params []map[string]json.RawMessage
 	now := time.Now()
 	for _, ck := range snap.Cookies {
-		if ck.str("name") == "" || exists[ck.key()] || ck.expired(now) {
+		if ck.str("name") == "" || ck.expired(now) {
+			continue
+		}
+		if l, ok := live[ck.key()]; ok && (profileNewer || sameCookie(l, ck)) {
+			continue
+		} else if !ok && profileNewer && !ck.session() {
 			continue
 		}
 		params = append(params, ck.param())

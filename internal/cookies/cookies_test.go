@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +32,12 @@ func (j *jar) Call(ctx context.Context, method string, params, result any) error
 		if err := json.Unmarshal(b, &p); err != nil {
 			return err
 		}
-		j.cookies = append(j.cookies, p.Cookies...)
+		// A cookie replaces the one with the same name, domain, path
+		// and partition, as in Chromium's jar.
+		for _, c := range p.Cookies {
+			j.cookies = slices.DeleteFunc(j.cookies, func(o Cookie) bool { return o.key() == c.key() })
+			j.cookies = append(j.cookies, c)
+		}
 	}
 	return nil
 }
@@ -80,15 +87,13 @@ func TestRestore(t *testing.T) {
 	past := time.Now().Add(-time.Hour).Unix()
 	old := &jar{cookies: []Cookie{
 		cookie(t, `{"name":"sid","value":"s","domain":"a.example","path":"/","session":true,"expires":-1,"httpOnly":true}`),
-		cookie(t, `{"name":"keep","value":"old","domain":"a.example","path":"/","session":true,"expires":-1}`),
 		cookie(t, `{"name":"persist","value":"p","domain":"a.example","path":"/","session":false,"expires":`+itoa(future)+`}`),
 		cookie(t, `{"name":"stale","value":"x","domain":"a.example","path":"/","session":false,"expires":`+itoa(past)+`}`),
 	}}
 	if _, err := s.Snapshot(context.Background(), old); err != nil {
 		t.Fatal(err)
 	}
-	// The new browser already has "keep" with a newer value.
-	fresh := &jar{cookies: []Cookie{cookie(t, `{"name":"keep","value":"new","domain":"a.example","path":"/","session":true,"expires":-1}`)}}
+	fresh := &jar{}
 	s2 := New(filepath.Dir(filepath.Dir(s.Path())), s.log, -1, -1)
 	n, err := s2.Restore(context.Background(), fresh)
 	if err != nil {
@@ -109,14 +114,147 @@ func TestRestore(t *testing.T) {
 			t.Error("a field Storage.setCookies does not take was sent")
 		}
 	}
-	want := map[string]string{"sid": "s", "keep": "new", "persist": "p"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
-		}
+	if got["sid"] != "s" || got["persist"] != "p" {
+		t.Errorf("restored %v, want sid=s persist=p", got)
 	}
 	if _, ok := got["stale"]; ok {
 		t.Error("an expired cookie was restored")
+	}
+}
+
+// Restore keeps whichever of the profile's cookie database and the
+// snapshot was written last.
+func TestRestoreNewerWins(t *testing.T) {
+	future := itoa(time.Now().Add(time.Hour).Unix())
+	sess := func(name, value string) string {
+		return `{"name":"` + name + `","value":"` + value + `","domain":"a.example","path":"/","session":true,"expires":-1}`
+	}
+	pers := func(name, value string) string {
+		return `{"name":"` + name + `","value":"` + value + `","domain":"a.example","path":"/","session":false,"expires":` + future + `}`
+	}
+	tests := []struct {
+		name     string
+		dbNewer  bool     // the cookie database was written after the snapshot
+		snapshot []string // the jar when the snapshot was taken
+		profile  []string // what the new browser has from the profile
+		want     map[string]string
+		sets     int
+	}{
+		{
+			name:     "hard kill: a rotated persistent cookie takes the snapshot's newer value",
+			snapshot: []string{pers("auth", "rotated")}, profile: []string{pers("auth", "stale")},
+			want: map[string]string{"auth": "rotated"}, sets: 1,
+		},
+		{
+			name:     "hard kill: a persistent cookie set after the last flush comes back",
+			snapshot: []string{pers("auth", "new")},
+			want:     map[string]string{"auth": "new"}, sets: 1,
+		},
+		{
+			name:    "graceful: the profile's newer value wins",
+			dbNewer: true, snapshot: []string{pers("auth", "old"), sess("sid", "old")}, profile: []string{pers("auth", "new"), sess("sid", "new")},
+			want: map[string]string{"auth": "new", "sid": "new"},
+		},
+		{
+			name:    "graceful: a persistent cookie deleted after the snapshot stays deleted",
+			dbNewer: true, snapshot: []string{pers("auth", "a")},
+			want: map[string]string{},
+		},
+		{
+			name:    "graceful: session cookies come back whatever the database's time",
+			dbNewer: true, snapshot: []string{sess("sid", "s")},
+			want: map[string]string{"sid": "s"}, sets: 1,
+		},
+		{
+			name:     "a cookie the browser already has exactly is not set again",
+			snapshot: []string{pers("auth", "same")}, profile: []string{pers("auth", "same")},
+			want: map[string]string{"auth": "same"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, dir := newStore(t)
+			db := filepath.Join(dir, "Default", "Cookies")
+			if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(db, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			snapAt := time.Now().Add(-time.Minute)
+			dbAt := snapAt.Add(-30 * time.Second)
+			if tt.dbNewer {
+				dbAt = snapAt.Add(time.Second)
+			}
+			if err := os.Chtimes(db, dbAt, dbAt); err != nil {
+				t.Fatal(err)
+			}
+			var snap []Cookie
+			for _, c := range tt.snapshot {
+				snap = append(snap, cookie(t, c))
+			}
+			writeSnapshot(t, s.Path(), snapAt, snap)
+
+			j := &jar{}
+			for _, c := range tt.profile {
+				j.cookies = append(j.cookies, cookie(t, c))
+			}
+			s.NoteDatabase()
+			if _, err := s.Restore(context.Background(), j); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, c := range j.cookies {
+				got[c.str("name")] = c.str("value")
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("browser has %v, want %v", got, tt.want)
+			}
+			if j.sets != tt.sets {
+				t.Errorf("%d Storage.setCookies calls, want %d", j.sets, tt.sets)
+			}
+		})
+	}
+}
+
+// writeSnapshot writes a snapshot file as Snapshot would have at saved.
+func writeSnapshot(t *testing.T, path string, saved time.Time, cs []Cookie) {
+	t.Helper()
+	b, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: saved.UTC(), Cookies: cs}, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNoteDatabaseTakesTheLatestFile(t *testing.T) {
+	s, dir := newStore(t)
+	s.NoteDatabase()
+	if !s.dbWritten.IsZero() {
+		t.Errorf("no database, but written at %v", s.dbWritten)
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i, f := range []string{"Default/Cookies", "Default/Cookies-journal"} {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := base.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.NoteDatabase()
+	if want := base.Add(time.Minute); !s.dbWritten.Equal(want) {
+		t.Errorf("database written at %v, want %v (the journal's time)", s.dbWritten, want)
 	}
 }
 
