@@ -314,6 +314,7 @@ func TestBadConfigurationStopsBeforeAnything(t *testing.T) {
 		{map[string]string{"SCREEN": "big"}, `SCREEN="big"`},
 		{map[string]string{"CDP_PORT": "99999"}, `CDP_PORT="99999"`},
 		{map[string]string{"DISPLAY": "99"}, `DISPLAY="99"`},
+		{map[string]string{"CDP_ALLOWED_HOSTS": "*.scry"}, "wildcards are not supported"},
 	}
 	for _, tt := range tests {
 		s := Start(t, Options{Env: tt.env, NoWait: true})

@@ -39,21 +39,17 @@ func (p *Policy) CheckHost(hostport string) error {
 	if v == "" {
 		v = "CDP_ALLOWED_HOSTS"
 	}
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport // no port
-	} else if _, perr := strconv.ParseUint(port, 10, 16); perr != nil && port != "" {
+	host, port := splitHost(hostport)
+	if _, perr := strconv.ParseUint(port, 10, 16); perr != nil && port != "" {
 		return fmt.Errorf("%w: Host header %q has a port that is not a number (names in %s take host or host:port)", ErrHost, hostport, v)
 	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if net.ParseIP(h) != nil || h == "localhost" {
 		return nil
 	}
-	full := strings.ToLower(hostport)
 	for _, a := range p.AllowedHosts {
-		a = strings.ToLower(a)
-		if a == host || a == full || strings.TrimSuffix(a, ".") == host {
+		// "name" allows any port, "name:port" that port only.
+		if ah, ap := splitHost(a); ah == host && (ap == "" || ap == port) {
 			return nil
 		}
 	}
@@ -73,4 +69,15 @@ func (p *Policy) CheckOrigin(origin string) error {
 		}
 	}
 	return fmt.Errorf("%w: Origin %q may not use CDP; list it in CDP_ALLOWED_ORIGINS if a web page really must drive this browser", ErrOrigin, origin)
+}
+
+// splitHost splits a Host header or an allowed-hosts entry into a lower-case
+// host without the root dot ("scry.:9222" and "SCRY:9222" are both "scry",
+// "9222") and a port, empty if there is none.
+func splitHost(hostport string) (host, port string) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = hostport, "" // no port, or a bare IPv6 literal
+	}
+	return strings.TrimSuffix(strings.ToLower(host), "."), port
 }

@@ -37,6 +37,11 @@ func TestCheckHost(t *testing.T) {
 		{"name:port entry, upper case", []string{"scry:9222"}, "SCRY:9222", true},
 		{"name:port entry, other port", []string{"scry:9222"}, "scry:9223", false},
 		{"name:port entry, no port", []string{"scry:9222"}, "scry", false},
+		{"name:port entry, root dot in header", []string{"scry:9222"}, "scry.:9222", true},
+		{"name:port entry, root dot and upper case in header", []string{"scry:9222"}, "SCRY.:9222", true},
+		{"name:port entry with root dot", []string{"scry.:9222"}, "scry:9222", true},
+		{"name:port entry, root dot in header, other port", []string{"scry:9222"}, "scry.:9223", false},
+		{"wildcard entry is not a pattern", []string{"*.scry"}, "scry-0.scry:9222", false},
 
 		{"rebinding name", nil, "evil.example", false},
 		{"rebinding name with port", nil, "evil.example:9222", false},

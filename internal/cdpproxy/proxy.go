@@ -188,9 +188,13 @@ func headerHasToken(h http.Header, name, token string) bool {
 }
 
 // publicHost is the host:port the client used to reach scry, for the URLs
-// handed back to it.
+// handed back to it. A bare IPv6 literal ("Host: ::1", which clients should
+// not send but the policy accepts) gets its brackets: ws://::1/ is no URL.
 func publicHost(r *http.Request) string {
 	if r.Host != "" {
+		if strings.Contains(r.Host, ":") && net.ParseIP(r.Host) != nil {
+			return "[" + r.Host + "]"
+		}
 		return r.Host
 	}
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {

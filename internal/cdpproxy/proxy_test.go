@@ -548,6 +548,10 @@ func TestProxyVersionPerClient(t *testing.T) {
 		{host: publicName + ":9222", want: "ws://" + publicName + ":9222/devtools/browser/B1"},
 		{host: "127.0.0.1:" + b.port, want: "ws://127.0.0.1:" + b.port + "/devtools/browser/B1"},
 		{host: "[::1]:9222", want: "ws://[::1]:9222/devtools/browser/B1"},
+		{host: "::1", want: "ws://[::1]/devtools/browser/B1"},
+		{host: "2001:db8::7", want: "ws://[2001:db8::7]/devtools/browser/B1"},
+		{host: "[::1]", want: "ws://[::1]/devtools/browser/B1"},
+		{host: "scry-0.scry.:9222", want: "ws://scry-0.scry.:9222/devtools/browser/B1"},
 		{host: publicName, header: http.Header{"X-Forwarded-Proto": {"https"}}, want: "wss://" + publicName + "/devtools/browser/B1"},
 		{host: publicName + ":9222", want: "ws://" + publicName + ":9222/devtools/browser/B1"},
 	}

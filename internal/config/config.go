@@ -12,7 +12,7 @@
 //	SCREEN               1440x900x24    Xvfb geometry WxHxDEPTH; also the window size.
 //	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell.
 //	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
-//	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated).
+//	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated, no wildcards).
 //	NOVNC_ALLOWED_HOSTS  ""             Extra Host names accepted on NOVNC_PORT (comma-separated).
 //	CDP_ALLOWED_ORIGINS  ""             Origins allowed to open CDP WebSockets ("*" for any).
 //	CDP_TOKEN            ""             If set, every request on CDP_PORT must carry it (Bearer or ?token=).
@@ -37,6 +37,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -257,10 +258,14 @@ func (c *Config) validate() []error {
 	default:
 		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
 	}
-	for name, hosts := range map[string][]string{"CDP_ALLOWED_HOSTS": c.CDPAllowedHosts, "NOVNC_ALLOWED_HOSTS": c.NoVNCAllowedHosts} {
+	for _, name := range []string{"CDP_ALLOWED_HOSTS", "NOVNC_ALLOWED_HOSTS"} {
+		hosts := c.CDPAllowedHosts
+		if name == "NOVNC_ALLOWED_HOSTS" {
+			hosts = c.NoVNCAllowedHosts
+		}
 		for _, h := range hosts {
-			if strings.ContainsAny(h, "/ @") {
-				errs = append(errs, fmt.Errorf("%s: %q: want a host name such as scry-0.scry, optionally with :port", name, h))
+			if err := checkHostEntry(h); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q: %w", name, h, err))
 			}
 		}
 	}
@@ -270,6 +275,31 @@ func (c *Config) validate() []error {
 		}
 	}
 	return errs
+}
+
+// checkHostEntry refuses allowed-hosts entries that could never match a
+// Host header, so a typo fails at start instead of as a 403 later.
+func checkHostEntry(h string) error {
+	const want = "want a host name such as scry-0.scry, optionally with :port"
+	if strings.Contains(h, "*") {
+		// A pattern would also let a rebinding name through if it
+		// were too wide; each pod has one name, list it.
+		return errors.New("wildcards are not supported: list each name clients use, e.g. scry-0.scry,scry-0.scry.default.svc.cluster.local")
+	}
+	if strings.ContainsAny(h, "/ @?#") {
+		return errors.New(want)
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		return nil // no port (or a bare IPv6 literal, always accepted anyway)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New(want + " (the port is not a number 1-65535)")
+	}
+	if host == "" {
+		return errors.New(want)
+	}
+	return nil
 }
 
 // DisplayNumber returns N of DISPLAY=:N.

@@ -65,6 +65,12 @@ func TestInvalid(t *testing.T) {
 		{"short token", map[string]string{"CDP_TOKEN": "abc"}, []string{"CDP_TOKEN", "too short"}},
 		{"token file missing", map[string]string{"CDP_TOKEN_FILE": "/nonexistent/token"}, []string{`CDP_TOKEN_FILE="/nonexistent/token"`}},
 		{"two errors", map[string]string{"CDP_PORT": "x", "SCREEN": "y"}, []string{"CDP_PORT", "SCREEN"}},
+		{"wildcard host", map[string]string{"CDP_ALLOWED_HOSTS": "scry-0.scry,*.scry"}, []string{"CDP_ALLOWED_HOSTS", `"*.scry"`, "wildcards are not supported"}},
+		{"wildcard novnc host", map[string]string{"NOVNC_ALLOWED_HOSTS": "*"}, []string{"NOVNC_ALLOWED_HOSTS", "wildcards"}},
+		{"host with path", map[string]string{"CDP_ALLOWED_HOSTS": "scry/x"}, []string{"CDP_ALLOWED_HOSTS", `"scry/x"`, "host name"}},
+		{"host with bad port", map[string]string{"CDP_ALLOWED_HOSTS": "scry:http"}, []string{`"scry:http"`, "1-65535"}},
+		{"host with port 0", map[string]string{"NOVNC_ALLOWED_HOSTS": "scry:0"}, []string{`"scry:0"`, "1-65535"}},
+		{"port without host", map[string]string{"CDP_ALLOWED_HOSTS": ":9222"}, []string{`":9222"`, "host name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +84,18 @@ func TestInvalid(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAcceptedValues: what the refusals above must not catch.
+func TestAcceptedValues(t *testing.T) {
+	for _, e := range []map[string]string{
+		{"CDP_ALLOWED_HOSTS": "scry-0.scry,scry:9222,scry.:9222,SCRY-0.SCRY,::1,[::1]:9222,10.0.0.1"},
+		{"NOVNC_ALLOWED_HOSTS": "vnc.example.com:443,vnc.example.com"},
+	} {
+		if _, err := FromEnv(env(e)); err != nil {
+			t.Errorf("%v: %v", e, err)
+		}
 	}
 }
 
