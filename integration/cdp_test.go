@@ -314,6 +314,7 @@ func TestBadConfigurationStopsBeforeAnything(t *testing.T) {
 		{map[string]string{"SCREEN": "big"}, `SCREEN="big"`},
 		{map[string]string{"CDP_PORT": "99999"}, `CDP_PORT="99999"`},
 		{map[string]string{"DISPLAY": "99"}, `DISPLAY="99"`},
+		{map[string]string{"CHROME_EXTRA_FLAGS": "--remote-debugging-port=9333"}, "CDP_INTERNAL_PORT"},
 		{map[string]string{"CDP_ALLOWED_HOSTS": "*.scry"}, "wildcards are not supported"},
 	}
 	for _, tt := range tests {

@@ -30,7 +30,8 @@ var DesignFlags = []string{
 // Flags returns Chromium's command line (without the binary): the design's
 // flags, the profile and loopback CDP port, no first-run UI, a window that
 // fills the Xvfb screen exactly (there is no window manager to maximise it),
-// and the user's extra flags last so they win.
+// and the user's extra flags last so they win (config refuses the ones that
+// would move CDP or the profile away from where scry looks for them).
 func Flags(c *config.Config) []string {
 	flags := append([]string{}, DesignFlags...)
 	flags = append(flags,

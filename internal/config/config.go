@@ -10,7 +10,7 @@
 //	NOVNC_PORT           6080           Human door: noVNC page and WebSocket bridge.
 //	VNC_PORT             5900           x11vnc, loopback only.
 //	SCREEN               1440x900x24    Xvfb geometry WxHxDEPTH; also the window size.
-//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell.
+//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell (not scry's own CDP and profile flags).
 //	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
 //	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated, no wildcards).
 //	NOVNC_ALLOWED_HOSTS  ""             Extra Host names accepted on NOVNC_PORT (comma-separated).
@@ -269,6 +269,7 @@ func (c *Config) validate() []error {
 			}
 		}
 	}
+	errs = append(errs, checkExtraFlags(c.ChromeExtraFlags)...)
 	for _, o := range c.CDPAllowedOrigins {
 		if o != "*" && !strings.Contains(o, "://") {
 			errs = append(errs, fmt.Errorf("CDP_ALLOWED_ORIGINS: %q: want an origin such as https://app.example.com, or *", o))
@@ -300,6 +301,35 @@ func checkHostEntry(h string) error {
 		return errors.New(want)
 	}
 	return nil
+}
+
+// ownFlags are the Chromium switches scry sets itself, with the variable
+// to use instead. Overriding them from CHROME_EXTRA_FLAGS would move CDP
+// away from where scry waits for it, and scry would wait until
+// STARTUP_TIMEOUT for nothing.
+var ownFlags = []struct{ name, instead string }{
+	{"remote-debugging-port", "set CDP_INTERNAL_PORT instead"},
+	{"remote-debugging-address", "scry keeps CDP on loopback behind CDP_PORT; reach it there (CDP_ALLOWED_HOSTS for other hosts' names)"},
+	{"remote-debugging-pipe", "scry talks to Chromium over CDP_INTERNAL_PORT; agents use CDP_PORT"},
+	{"user-data-dir", "set PROFILE_DIR instead"},
+}
+
+func checkExtraFlags(flags []string) []error {
+	var errs []error
+	for _, f := range flags {
+		if !strings.HasPrefix(f, "-") {
+			continue // not a switch: a URL to open, say
+		}
+		// Chromium takes both --switch and -switch, with an optional
+		// =value; on Linux switch names are case-sensitive.
+		name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-"), "=")
+		for _, o := range ownFlags {
+			if name == o.name {
+				errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS: %q: scry sets --%s itself; %s", f, o.name, o.instead))
+			}
+		}
+	}
+	return errs
 }
 
 // DisplayNumber returns N of DISPLAY=:N.

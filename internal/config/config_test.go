@@ -71,6 +71,15 @@ func TestInvalid(t *testing.T) {
 		{"host with bad port", map[string]string{"CDP_ALLOWED_HOSTS": "scry:http"}, []string{`"scry:http"`, "1-65535"}},
 		{"host with port 0", map[string]string{"NOVNC_ALLOWED_HOSTS": "scry:0"}, []string{`"scry:0"`, "1-65535"}},
 		{"port without host", map[string]string{"CDP_ALLOWED_HOSTS": ":9222"}, []string{`":9222"`, "host name"}},
+		{"extra flag: debugging port", map[string]string{"CHROME_EXTRA_FLAGS": "--lang=en --remote-debugging-port=9333"},
+			[]string{"CHROME_EXTRA_FLAGS", `"--remote-debugging-port=9333"`, "CDP_INTERNAL_PORT"}},
+		{"extra flag: single dash", map[string]string{"CHROME_EXTRA_FLAGS": "-remote-debugging-port=0"}, []string{"CDP_INTERNAL_PORT"}},
+		{"extra flag: debugging address", map[string]string{"CHROME_EXTRA_FLAGS": "--remote-debugging-address=0.0.0.0"},
+			[]string{`"--remote-debugging-address=0.0.0.0"`, "CDP_PORT"}},
+		{"extra flag: pipe", map[string]string{"CHROME_EXTRA_FLAGS": "--remote-debugging-pipe"}, []string{`"--remote-debugging-pipe"`, "CDP_INTERNAL_PORT"}},
+		{"extra flag: profile", map[string]string{"CHROME_EXTRA_FLAGS": `--user-data-dir="/tmp/other profile"`},
+			[]string{`"--user-data-dir=/tmp/other profile"`, "PROFILE_DIR"}},
+		{"extra flag: bare profile switch", map[string]string{"CHROME_EXTRA_FLAGS": "--user-data-dir"}, []string{"PROFILE_DIR"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +101,8 @@ func TestAcceptedValues(t *testing.T) {
 	for _, e := range []map[string]string{
 		{"CDP_ALLOWED_HOSTS": "scry-0.scry,scry:9222,scry.:9222,SCRY-0.SCRY,::1,[::1]:9222,10.0.0.1"},
 		{"NOVNC_ALLOWED_HOSTS": "vnc.example.com:443,vnc.example.com"},
+		{"CHROME_EXTRA_FLAGS": "--remote-debugging-port-offset=1 --user-data-dir-name=x --remote-allow-origins=* --lang=en https://example.com/?user-data-dir=x"},
+		{"CHROME_EXTRA_FLAGS": "--User-Data-Dir=/x"}, // not the switch on Linux: names are case-sensitive
 	} {
 		if _, err := FromEnv(env(e)); err != nil {
 			t.Errorf("%v: %v", e, err)
