@@ -43,6 +43,7 @@ func TestPageInChromium(t *testing.T) {
 		append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath("chromium"),
 			chromedp.UserDataDir(profile),
+			chromedp.Flag("ignore-certificate-errors", true), // httptest's TLS server
 			chromedp.Env("HOME="+profile),
 			chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
 				cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -120,5 +121,24 @@ func TestPageInChromium(t *testing.T) {
 	}
 	if n := h.Viewers(); n != 1 {
 		t.Errorf("Viewers() = %d after reconnect, want 1", n)
+	}
+
+	// Behind a TLS ingress under the same prefix: the page derives wss
+	// from https (a ws:// attempt on a TLS port could not connect).
+	tlsSrv := httptest.NewTLSServer(mux)
+	t.Cleanup(tlsSrv.Close)
+	before := h.TotalViewers()
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(tlsSrv.URL+"/scry"),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS("#login button")),
+		state("connected"),
+	)
+	if err != nil {
+		t.Fatalf("page over https: %v", err)
+	}
+	if h.TotalViewers() <= before {
+		t.Errorf("no new viewer through the TLS server")
 	}
 }

@@ -388,3 +388,33 @@ func TestCloseEndsBridges(t *testing.T) {
 		t.Errorf("dial after Close: %v, %v; want 503", err, resp)
 	}
 }
+
+// TestExclusiveViewerKicksNobody: a viewer asking for exclusive access
+// (ClientInit shared=0) must not disconnect the human already watching.
+func TestExclusiveViewerKicksNobody(t *testing.T) {
+	display := startXvfb(t, testW, testH)
+	vncAddr := startX11vnc(t, display, serverPW)
+	h, srv := startServer(t, Config{VNCAddr: vncAddr, ServerPassword: serverPW})
+
+	a, err := handshake(t, srv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readFullFrame(t, a)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	conn, _, err := dialViewer(ctx, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rfbclient.Handshake(ctx, conn, rfbclient.Config{Exclusive: true})
+	if err != nil {
+		t.Fatalf("exclusive viewer: %v", err)
+	}
+	defer b.Close()
+	readFullFrame(t, b)
+	readFullFrame(t, a) // still connected
+	if n := h.Viewers(); n != 2 {
+		t.Errorf("Viewers() = %d, want 2", n)
+	}
+}
