@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -416,4 +417,56 @@ func TestNewTargetKeepsItsURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChildrenDropRootGroups starts scry the way sudo would, as root with
+// root's supplementary groups: the children must run as CHILD_UID with no
+// supplementary groups at all, gid 0 least of all.
+func TestChildrenDropRootGroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: scry only changes the children's credentials when it runs as root")
+	}
+	orig, err := syscall.Getgroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every thread of this test process gets them, and scry inherits them.
+	if err := syscall.Setgroups([]int{0, 4, 27}); err != nil {
+		t.Skipf("cannot give this process supplementary groups: %v", err)
+	}
+	func() {
+		defer func() {
+			if err := syscall.Setgroups(orig); err != nil {
+				t.Errorf("restore this process's groups: %v", err)
+			}
+		}()
+		s := Start(t, Options{})
+		if got := procStatus(t, s.Pid(), "Groups"); got != "0 4 27" {
+			t.Fatalf("scry's groups = %q, want root's 0 4 27 (the test's premise)", got)
+		}
+		for _, field := range []string{"Uid", "Gid"} {
+			if got := strings.Fields(procStatus(t, s.ChromiumPid, field)); len(got) == 0 || got[0] != "1000" {
+				t.Errorf("chromium %s: %q, want 1000", field, got)
+			}
+		}
+		if got := procStatus(t, s.ChromiumPid, "Groups"); got != "" {
+			t.Errorf("chromium's supplementary groups = %q, want none", got)
+		}
+	}()
+}
+
+// procStatus returns a field of /proc/PID/status, trimmed.
+func procStatus(t *testing.T, pid int, field string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s", pid, field)
+	return ""
 }

@@ -108,6 +108,12 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 
 // childCredential decides who the children run as. As root, scry drops them
 // to CHILD_UID so Chromium keeps its sandbox; otherwise they run as scry.
+//
+// The children get no supplementary groups (an empty list, setgroups(0)):
+// started under sudo, scry has root's, gid 0 among them, and the children
+// would keep them. Only where setgroups(2) is denied, in a user namespace
+// whose /proc/self/setgroups says "deny", would that fail with EPERM and
+// stop every child from starting; there they keep the namespace's groups.
 func childCredential(cfg *config.Config) (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
@@ -115,7 +121,18 @@ func childCredential(cfg *config.Config) (*syscall.Credential, error) {
 	if cfg.ChildUID == 0 {
 		return nil, errors.New("CHILD_UID=0: Chromium refuses to run as root with its sandbox on; set CHILD_UID to an unprivileged uid such as 1000")
 	}
-	return &syscall.Credential{Uid: uint32(cfg.ChildUID), Gid: uint32(cfg.ChildGID), NoSetGroups: true}, nil
+	return &syscall.Credential{
+		Uid: uint32(cfg.ChildUID), Gid: uint32(cfg.ChildGID),
+		Groups: []uint32{}, NoSetGroups: !setgroupsAllowed(os.ReadFile),
+	}, nil
+}
+
+// setgroupsAllowed reports whether this process may call setgroups(2):
+// not in a user namespace where it was denied (user_namespaces(7)). The
+// file is missing on kernels older than 3.19, which have no such denial.
+func setgroupsAllowed(readFile func(string) ([]byte, error)) bool {
+	b, err := readFile("/proc/self/setgroups")
+	return err != nil || strings.TrimSpace(string(b)) != "deny"
 }
 
 // childEnv is the children's environment: scry's, minus its secrets, plus
