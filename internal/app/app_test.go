@@ -1,13 +1,92 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dataplanelabs/scry/internal/config"
 )
+
+// TestHelpListsEveryVariable: `scry --help` is the documentation a user
+// has in a container, so every variable is on it with its default.
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := Run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, &errOut); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			rows[f[0]] = f
+		}
+	}
+	for _, v := range config.Vars {
+		def := v.Default
+		if def == "" {
+			def = `""`
+		}
+		row, ok := rows[v.Name]
+		if !ok {
+			t.Errorf("--help does not list %s", v.Name)
+			continue
+		}
+		if row[1] != def {
+			t.Errorf("--help lists %s with default %q, want %q", v.Name, row[1], def)
+		}
+	}
+}
+
+// TestHelpDefaultsAreFromEnvs checks the defaults --help prints against
+// what FromEnv does: setting any variable to its documented default
+// changes nothing, and FromEnv reads exactly the documented variables.
+func TestHelpDefaultsAreFromEnvs(t *testing.T) {
+	var read []string
+	base, err := config.FromEnv(func(k string) string {
+		read = append(read, k)
+		return ""
+	})
+	if err != nil {
+		t.Fatalf("FromEnv on an empty environment: %v", err)
+	}
+	var names []string
+	defaults := map[string]string{}
+	for _, v := range config.Vars {
+		names = append(names, v.Name)
+		defaults[v.Name] = v.Default
+	}
+	slices.Sort(read)
+	read = slices.Compact(read)
+	slices.Sort(names)
+	if !slices.Equal(read, names) {
+		t.Errorf("FromEnv reads %q,\nbut --help documents %q", read, names)
+	}
+	for _, v := range config.Vars {
+		val := v.Default
+		if other, ok := defaults[val]; ok {
+			val = other // CHILD_GID's default is CHILD_UID's value
+		}
+		c, err := config.FromEnv(func(k string) string {
+			if k == v.Name {
+				return val
+			}
+			return ""
+		})
+		if err != nil {
+			t.Errorf("%s=%q (its documented default): %v", v.Name, val, err)
+			continue
+		}
+		if !reflect.DeepEqual(c, base) {
+			t.Errorf("%s=%q (its documented default) changes the configuration:\n got %+v\nwant %+v", v.Name, val, *c, *base)
+		}
+	}
+}
 
 func TestSetgroupsAllowed(t *testing.T) {
 	tests := []struct {
