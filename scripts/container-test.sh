@@ -12,16 +12,18 @@
 #   - sandbox: every process uid 1000, exactly one browser process, renderers
 #     in their own user namespace, no --no-sandbox
 #   - graceful stop: podman stop -t 30 exits 0, well within the grace period
-#   - persistence: a new container on the same volume still has the cookie
-#   - noVNC (on that second container): /, /vnc.html and a websocket on
-#     /websockify that speaks RFB
+#   - persistence: a new container on the same volume (SESSION_COOKIES=off, so
+#     it comes from Chromium's flushed profile) still has the cookie
+#   - noVNC (on that second container): /, /vnc.html, a VNC login through
+#     /websockify (wrong password refused, the right one gets the 1440x900
+#     screen), and x11vnc's own port requires scry's private password
 #   - the failure Docker users hit: Docker's default seccomp profile (derived
 #     from ours by dropping the rules marked "scry:") breaks the sandbox
 #
 # Needs root (rootful podman). Env knobs: GO_IMAGE, SCRY_TEST_IMAGE,
 # SKIP_BUILD=1, SKIP_DOCKER_DEFAULT=1, KEEP=1 (leave containers and volume),
 # LOG_DIR (default /tmp/scry-container-test; logs survive the run).
-set -euo pipefail
+set -Eeuo pipefail # -E: the ERR trap fires inside functions too
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -225,7 +227,9 @@ graceful_stop() {
   code=$(podman inspect -f '{{.State.ExitCode}}' "$1")
   [[ $code == 0 ]] || fail "scry exited $code after SIGTERM, want 0"
   ((TIMES[stop] < 25)) || fail "stop took ${TIMES[stop]}s: scry must finish within ~20s of SIGTERM"
-  log "stopped in ${TIMES[stop]}s, exit 0"
+  podman logs "$1" 2>&1 | grep -q "chromium closed cleanly" ||
+    fail "scry exited 0 but did not log \"chromium closed cleanly\": Browser.close did not finish"
+  log "stopped in ${TIMES[stop]}s, exit 0, Chromium closed through CDP"
 }
 
 # ---------------------------------------------------------------------------
@@ -253,9 +257,10 @@ step "processes: uid 1000, one browser, sandboxed renderers"
 browsers=0 renderers=0 browser_ns=
 declare -a renderer_ns=()
 while read -r hpid; do
-  [[ -r /proc/$hpid/status ]] || continue
-  uid=$(awk '/^Uid:/{print $2}' "/proc/$hpid/status")
-  cmd=$(tr '\0' ' ' <"/proc/$hpid/cmdline")
+  # A process may exit between podman top and here (a spare renderer).
+  uid=$(awk '/^Uid:/{print $2}' "/proc/$hpid/status" 2>/dev/null) || continue
+  cmd=$(tr '\0' ' ' <"/proc/$hpid/cmdline" 2>/dev/null) || continue
+  [[ -n $uid && -n $cmd ]] || continue
   [[ $uid == 1000 ]] || fail "process runs as uid $uid, not 1000: $cmd"
   exe=${cmd%% *}
   [[ $exe == */chromium ]] || continue
@@ -263,7 +268,7 @@ while read -r hpid; do
   case $cmd in
   *--type=renderer*)
     renderers=$((renderers + 1))
-    renderer_ns+=("$(readlink "/proc/$hpid/ns/user")")
+    renderer_ns+=("$(readlink "/proc/$hpid/ns/user" 2>/dev/null || echo gone)")
     ;;
   *--type=*) ;;
   *)
@@ -275,6 +280,7 @@ done < <(podman top "$A" hpid | tail -n +2)
 ((browsers == 1)) || fail "want exactly one Chromium browser process, found $browsers"
 ((renderers > 0)) || fail "no renderer process found"
 for ns in "${renderer_ns[@]}"; do
+  [[ $ns != gone ]] || continue
   [[ $ns != "$browser_ns" ]] || fail "a renderer shares the browser's user namespace $ns: the sandbox is off"
 done
 log "1 browser in $browser_ns, $renderers renderers in ${renderer_ns[0]}"
@@ -283,14 +289,16 @@ step "graceful stop of A"
 graceful_stop "$A"
 
 step "run B on the same volume: the login survived"
+# SESSION_COOKIES=off: the cookie must come from the profile Chromium
+# flushed at the graceful close, not from scry's own snapshot.
 B=$ID-b
-run_scry "$B" --security-opt seccomp="$SECCOMP" -v "$VOLUME:/data" \
+run_scry "$B" --security-opt seccomp="$SECCOMP" -v "$VOLUME:/data" -e SESSION_COOKIES=off \
   -p "127.0.0.1:$CDP_HOST_PORT:9222" -p "127.0.0.1:$NOVNC_HOST_PORT:6080"
 wait_until 120 "CDP of B" cdp_up "$B" "$CDP_HOST_PORT"
 start_site "$B"
 "$CHECK" verify -cdp "$CDP" -page "$PAGE" -value "$COOKIE" || fail "containercheck verify"
 
-step "noVNC on B: /, /vnc.html, /websockify speaks RFB"
+step "noVNC on B: /, /vnc.html, a VNC login through /websockify, x11vnc itself closed"
 check_novnc() {
   local base=http://127.0.0.1:$NOVNC_HOST_PORT path body frame
   for path in / /vnc.html; do
@@ -303,7 +311,15 @@ check_novnc() {
     -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
     -H "Sec-WebSocket-Key: $(head -c 16 /dev/urandom | base64)" -H 'Sec-WebSocket-Protocol: binary' \
     "$base/websockify" 2>/dev/null | head -c 64 | tr -c '[:print:]' '.' || true)
-  [[ $frame == *"RFB 003.00"* ]] || fail "/websockify did not relay the RFB banner (got: ${frame:-nothing})"
+  [[ $frame == *"RFB 003.00"* ]] || fail "/websockify did not answer with an RFB banner (got: ${frame:-nothing})"
+  # A wrong password refused, the right one reaches x11vnc: the screen's
+  # size and a framebuffer update.
+  VNC_PASSWORD=$VNC_PW "$CHECK" vnc -url "ws://127.0.0.1:$NOVNC_HOST_PORT/websockify" -screen 1440x900 -timeout 30s ||
+    fail "VNC login through /websockify"
+  # x11vnc's own port, from inside the container (a web page in the
+  # browser could reach it): never open, even though VNC_PASSWORD is scry's.
+  podman exec "$B" /tmp/containercheck vnc-server -addr 127.0.0.1:5900 -timeout 10s ||
+    fail "x11vnc's port 5900 inside the container is open"
 }
 wait_until 30 "noVNC port $NOVNC_HOST_PORT" curl -fsS --max-time 2 "http://127.0.0.1:$NOVNC_HOST_PORT/vnc.html"
 check_novnc

@@ -1,10 +1,16 @@
 // Command containercheck drives a running scry container for
-// scripts/container-test.sh. It has three modes:
+// scripts/container-test.sh. Its modes:
 //
 //	containercheck serve  -addr 127.0.0.1:18080
 //	containercheck get    -url http://127.0.0.1:18080/echo
 //	containercheck set    -cdp http://127.0.0.1:PORT -page http://127.0.0.1:18080 -value V
 //	containercheck verify -cdp http://127.0.0.1:PORT [-page URL] -value V
+//	containercheck vnc    -url ws://127.0.0.1:PORT/websockify -password PW [-screen 1440x900]
+//	containercheck vnc-server -addr 127.0.0.1:5900
+//
+// vnc logs in through the human door with a wrong and the right password;
+// vnc-server, run inside the container, proves x11vnc's own port is never
+// open (scry gives it a password only scry knows).
 //
 // get is a tiny curl for images without one (readiness of serve).
 //
@@ -57,7 +63,9 @@ func main() {
 	cdpURL := fs.String("cdp", "", "set/verify: scry's CDP base URL as the host sees it, e.g. http://127.0.0.1:39222")
 	page := fs.String("page", "", "set/verify: base URL of the serve mode as Chromium (in the container) sees it")
 	value := fs.String("value", "", "set/verify: cookie value")
-	getURL := fs.String("url", "", "get: URL that must answer 200")
+	getURL := fs.String("url", "", "get: URL that must answer 200; vnc: the /websockify URL")
+	password := fs.String("password", "", "vnc: VNC_PASSWORD (pass it in the environment as VNC_PASSWORD instead to keep it out of ps)")
+	screen := fs.String("screen", "1440x900", "vnc: expected screen size WxH")
 	timeout := fs.Duration("timeout", 60*time.Second, "overall deadline")
 	fs.Parse(args)
 
@@ -74,6 +82,22 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		defer cancel()
 		err = drive(ctx, mode, *cdpURL, *page, *value)
+	case "vnc":
+		var w, h int
+		if _, err := fmt.Sscanf(*screen, "%dx%d", &w, &h); err != nil {
+			log.Fatalf("vnc: -screen %q: want WxH", *screen)
+		}
+		pw := *password
+		if pw == "" {
+			pw = os.Getenv("VNC_PASSWORD")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		err = checkVNC(ctx, *getURL, pw, w, h)
+	case "vnc-server":
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		err = checkVNCServerClosed(ctx, *addr)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
