@@ -308,19 +308,22 @@ func TestSecondScryOnSameProfileRefuses(t *testing.T) {
 	}
 }
 
-// killEverything kills scry and every child process group at once, as a
-// node crash or an OOM kill of the container would, and waits until none
-// of them has the profile on its command line. Chromium's browser process
-// can still be exiting then for a few milliseconds (state R or D, command
-// line already empty) and its SingletonLock still names it; the next scry
-// must take it for gone, as it would in a container restarted in place.
+// killEverything kills scry and every child process group with SIGKILL, as
+// a node crash or an OOM kill of the container would, and waits until none
+// of them has the profile on its command line. The children go first:
+// scry's death sends Chromium SIGTERM (its parent-death signal), and a
+// Chromium that saw that before its SIGKILL could start flushing, which no
+// crash allows. Chromium's browser process can still be exiting afterwards
+// for a few milliseconds (state R or D, command line already empty) and
+// its SingletonLock still names it; the next scry must take it for gone,
+// as it would in a container restarted in place.
 func killEverything(t *testing.T, s *Scry) {
 	t.Helper()
-	groups := []int{s.ChromiumPid, vncPid(t, s, 1)}
-	_ = syscall.Kill(s.Pid(), syscall.SIGKILL)
+	groups := []int{s.ChromiumPid, loggedPid(t, s, "x11vnc ready"), loggedPid(t, s, "xvfb ready")}
 	for _, g := range groups {
 		_ = syscall.Kill(-g, syscall.SIGKILL)
 	}
+	_ = syscall.Kill(s.Pid(), syscall.SIGKILL)
 	s.Wait(30 * time.Second)
 	waitFor(t, 20*time.Second, "old processes gone", func() error {
 		if p := processesUsing(s.ProfileDir); len(p) > 0 {
@@ -520,4 +523,18 @@ func TestRotatedCookieSurvivesHardKill(t *testing.T) {
 	if got := visit(s2, "/seen"); got != "new" {
 		t.Errorf("after a hard kill the site got scry_rotated=%q, want the rotated value %q", got, "new")
 	}
+}
+
+// loggedPid is the pid of the first log record with message msg.
+func loggedPid(t *testing.T, s *Scry, msg string) int {
+	t.Helper()
+	for _, r := range s.Records() {
+		if r["msg"] == msg {
+			if pid, ok := r["pid"].(float64); ok {
+				return int(pid)
+			}
+		}
+	}
+	t.Fatalf("no %q record with a pid in the log", msg)
+	return 0
 }

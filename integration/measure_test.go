@@ -33,7 +33,7 @@ func TestMeasureHardKillLoss(t *testing.T) {
 		seen  map[string]bool
 	}
 	var rows []row
-	for _, delay := range []time.Duration{0, time.Second, 3 * time.Second, 10 * time.Second, 35 * time.Second} {
+	for _, delay := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 10 * time.Second, 35 * time.Second} {
 		s := Start(t, Options{})
 		login(t, s, site.URL)
 		time.Sleep(delay) // the delay is the quantity measured
