@@ -216,25 +216,71 @@ func TestAllowedOrigin(t *testing.T) {
 	}
 }
 
+// TestIdleConnectionSurvives leaves two CDP WebSockets silent for longer
+// than every timer that could cut one, then uses them again: chromedp's
+// browser socket and a page socket. The timers: HEADER_TIMEOUT (1 s here),
+// the bridge's 30 s deadline on Chromium's upgrade answer and its 30 s
+// half-close timer, and the keepalive idle time (the default 30 s, so
+// probes run while the sockets are quiet). The server's 2-minute
+// IdleTimeout is not waited out: it only applies between requests on a
+// connection the server still owns, never a hijacked one.
 func TestIdleConnectionSurvives(t *testing.T) {
-	// Short keepalive so that the idle period is many keepalive rounds.
-	s := Start(t, Options{Env: map[string]string{"KEEPALIVE": "1s/1s/2"}})
-	ctx, cancel := attach(t, s)
+	const idle = 35 * time.Second
+	s := Start(t, Options{Env: map[string]string{"HEADER_TIMEOUT": "1s"}})
+	ctx, cancel := context.WithTimeout(context.Background(), idle+90*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+	actx, acancel := remote.NewAllocator(ctx, s.CDPURL())
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
-	idle := 8 * time.Second
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, s.CDPURL()+"/json/new?about:blank", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tg struct {
+		WS string `json:"webSocketDebuggerUrl"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tg)
+	resp.Body.Close()
+	if err != nil || tg.WS == "" {
+		t.Fatalf("PUT /json/new: %d %v", resp.StatusCode, err)
+	}
+	page, _, err := websocket.Dial(ctx, tg.WS, nil)
+	if err != nil {
+		t.Fatalf("dial the page socket %s: %v", tg.WS, err)
+	}
+	defer page.CloseNow()
+	if ans, err := wsCall(ctx, page, 1, "Runtime.evaluate", `{"expression":"6*7"}`); err != nil || !strings.Contains(ans, `"value":42`) {
+		t.Fatalf("page socket before the idle period: %v %s", err, ans)
+	}
+	waitFor(t, 10*time.Second, "both sockets open", func() error { return metricIs(ctx, s, "scry_cdp_connections_open", 2) })
+
+	// The idle period is what is tested, not a synchronisation: nothing
+	// is sent on either socket until it ends.
+	quiet := time.NewTimer(idle)
+	defer quiet.Stop()
 	select {
-	case <-ctx.Done():
-		t.Fatalf("connection ended while idle: %v", ctx.Err())
-	case <-time.After(idle): // the idle period is the test itself, not a synchronisation
+	case <-quiet.C:
+	case <-bctx.Done():
+		t.Fatalf("chromedp's connection ended while idle: %v", bctx.Err())
 	}
-	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int]("6*7")); err != nil || n != 42 {
-		t.Fatalf("after %s idle (8x the keepalive idle time): %v %d", idle, err, n)
-	}
+
 	if s.HasLog("cdp connection closed") {
-		t.Errorf("a CDP connection was closed during the idle period:\n%s", s.Log())
+		t.Fatalf("a CDP connection was closed during the %s idle period:\n%s", idle, s.Log())
+	}
+	if n, err := chromedp.Run(bctx, chromedp.Evaluate[int]("6*7")); err != nil || n != 42 {
+		t.Errorf("browser socket after %s idle: %v %d", idle, err, n)
+	}
+	if ans, err := wsCall(ctx, page, 2, "Runtime.evaluate", `{"expression":"6*7"}`); err != nil || !strings.Contains(ans, `"value":42`) {
+		t.Errorf("page socket after %s idle: %v %s", idle, err, ans)
+	}
+	if err := metricIs(ctx, s, "scry_cdp_connections_open", 2); err != nil {
+		t.Errorf("after the idle period: %v", err)
 	}
 }
 
