@@ -9,7 +9,7 @@ DEB_PACKAGES := chromium xvfb x11vnc novnc websockify socat tini fonts-liberatio
 PROFILE_DIR ?= $(CURDIR)/.profile
 BIN := bin/scry
 
-.PHONY: all build deps run test test-unit test-integration test-deploy fuzz bench container-test clean
+.PHONY: all build deps run test test-unit test-integration test-deploy fuzz bench bench-cdp bench-vnc container-test clean
 
 all: build
 
@@ -62,8 +62,21 @@ fuzz:
 		done; \
 	done
 
-bench: deps
+# bench prints both doors' comparisons (docs/benchmarks.md,
+# docs/benchmarks-vnc.md); they are reports, never pass/fail.
+bench: deps bench-cdp bench-vnc
+
+bench-cdp:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+
+# bench-vnc: interleaved rounds of direct TCP, scry's bridge and python
+# websockify to the same x11vnc.
+VNC_ROUNDS ?= 6
+bench-vnc:
+	$(GO) test -c -o bin/novnc.bench ./internal/novnc
+	cd internal/novnc && for i in $$(seq 1 $(VNC_ROUNDS)); do \
+		../../bin/novnc.bench -test.run '^$$' -test.bench Framebuffer -test.benchtime 100x || exit 1; \
+	done
 
 container-test:
 	bash scripts/container-test.sh
