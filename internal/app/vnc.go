@@ -79,6 +79,14 @@ func (s *scry) startVNC(path string) error {
 	ready := func(ctx context.Context, p *supervise.Process) error {
 		rctx, c := context.WithTimeout(ctx, 30*time.Second)
 		defer c()
+		// A dead x11vnc will never answer: stop probing, restart sooner.
+		go func() {
+			select {
+			case <-p.Done():
+				c()
+			case <-rctx.Done():
+			}
+		}()
 		if err := vnc.WaitReady(rctx, addr); err != nil {
 			return err
 		}
