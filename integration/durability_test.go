@@ -71,12 +71,24 @@ open.onsuccess = () => {
 	return srv
 }
 
-// login submits the site's form through CDP and waits until every kind of
-// state is stored.
+// login submits the site's form through CDP in a new tab, waits until every
+// kind of state is stored, and closes the tab.
 func login(t *testing.T, s *Scry, site string) {
 	t.Helper()
+	closeTab := loginInTab(t, s, site)
+	closeTab()
+}
+
+// loginInTab is login leaving the tab open until closeTab is called.
+func loginInTab(t *testing.T, s *Scry, site string) (closeTab func()) {
+	t.Helper()
 	ctx, cancel := attach(t, s)
-	defer cancel()
+	ok := false
+	defer func() {
+		if !ok {
+			cancel()
+		}
+	}()
 	if err := chromedp.Do(ctx, chromedp.Navigate(site)); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +107,8 @@ func login(t *testing.T, s *Scry, site string) {
 		}
 		return nil
 	})
+	ok = true
+	return cancel
 }
 
 // status opens /status in a new tab and returns what the site sees.
@@ -537,4 +551,19 @@ func loggedPid(t *testing.T, s *Scry, msg string) int {
 	}
 	t.Fatalf("no %q record with a pid in the log", msg)
 	return 0
+}
+
+// With the periodic snapshot an hour away, the login's redirect still gets
+// its cookies snapshotted (a second after the navigation settles), and a
+// SIGKILL of everything soon after the login keeps them.
+func TestLoginSnapshottedAfterNavigation(t *testing.T) {
+	site := loginSite(t)
+	hourly := map[string]string{"SESSION_COOKIE_INTERVAL": "1h"}
+	s := Start(t, Options{Env: hourly})
+	login(t, s, site.URL)
+	waitSnapshot(t, s)
+	killEverything(t, s)
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: hourly})
+	seen := status(t, s2, site.URL)
+	wantSeen(t, "SIGKILL of everything soon after the login", seen, "persist", "sid", "hsid", "logged_in")
 }

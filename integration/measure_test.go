@@ -16,8 +16,9 @@ import (
 )
 
 // TestMeasureHardKillLoss is a measurement, not a pass/fail test: it logs
-// into the test site, kills everything with SIGKILL after a delay, restarts
-// and reports what survived. Run it with
+// into the test site, kills everything with SIGKILL after a delay (with the
+// login tab closed first, or still open), restarts and reports what
+// survived. Run it with
 //
 //	SCRY_MEASURE=1 go test -v -run TestMeasureHardKillLoss ./integration/
 //
@@ -29,27 +30,39 @@ func TestMeasureHardKillLoss(t *testing.T) {
 	}
 	site := loginSite(t)
 	type row struct {
+		tab   string
 		delay time.Duration
 		seen  map[string]bool
 	}
 	var rows []row
-	for _, delay := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 10 * time.Second, 35 * time.Second} {
-		s := Start(t, Options{})
-		login(t, s, site.URL)
-		time.Sleep(delay) // the delay is the quantity measured
-		killEverything(t, s)
-		s2 := Start(t, Options{ProfileDir: s.ProfileDir})
-		rows = append(rows, row{delay, status(t, s2, site.URL)})
-		if dir := os.Getenv("SCRY_MEASURE_OUT"); dir != "" {
-			saveScreen(t, s2, filepath.Join(dir, fmt.Sprintf("after-kill-%s.png", delay)))
+	// The login tab is either closed once the login is stored (as an
+	// agent that disconnects does) or still open at the kill (as a
+	// person's tab, or an agent that stays on the page).
+	for _, tabOpen := range []bool{false, true} {
+		for _, delay := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 10 * time.Second, 35 * time.Second} {
+			s := Start(t, Options{})
+			closeTab := loginInTab(t, s, site.URL)
+			tab := "open"
+			if !tabOpen {
+				closeTab()
+				tab = "closed"
+			}
+			time.Sleep(delay) // the delay is the quantity measured
+			killEverything(t, s)
+			closeTab()
+			s2 := Start(t, Options{ProfileDir: s.ProfileDir})
+			rows = append(rows, row{tab, delay, status(t, s2, site.URL)})
+			if dir := os.Getenv("SCRY_MEASURE_OUT"); dir != "" {
+				saveScreen(t, s2, filepath.Join(dir, fmt.Sprintf("after-kill-%s-tab-%s.png", delay, tab)))
+			}
+			s2.Stop()
 		}
-		s2.Stop()
 	}
 	kinds := []string{"persist", "sid", "hsid", "localStorage", "indexedDB"}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| SIGKILL after login | %s |\n|---|%s\n", strings.Join(kinds, " | "), strings.Repeat("---|", len(kinds)))
+	fmt.Fprintf(&b, "\n| login tab | SIGKILL after login | %s |\n|---|---|%s\n", strings.Join(kinds, " | "), strings.Repeat("---|", len(kinds)))
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s |", r.delay)
+		fmt.Fprintf(&b, "| %s | %s |", r.tab, r.delay)
 		for _, k := range kinds {
 			mark := "lost"
 			if r.seen[k] {

@@ -15,10 +15,17 @@ func (s *scry) prepareCookies(uid, gid int) {
 	s.cookies.NoteDatabase()
 }
 
+// navigationSettle is how long after a page navigates (a login's redirect,
+// say) scry snapshots the cookies: long enough for redirect chains and the
+// landing page's scripts, short enough that a hard kill soon after a login
+// keeps it.
+const navigationSettle = time.Second
+
 // startCookies restores the last cookie snapshot (session cookies, and
 // persistent ones a hard kill lost) and starts the periodic snapshots.
 func (s *scry) startCookies(ctx context.Context) error {
 	log := s.log.With("component", "cookies")
+	nav := s.bconn.Navigations()
 	c, err := s.bconn.Get(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to chromium to restore cookies: %w; to start without restoring them, set SESSION_COOKIES=off "+
@@ -42,7 +49,10 @@ func (s *scry) startCookies(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.cookies.Run(rctx, s.cfg.CookieInterval, s.bconn.Caller)
+		s.cookies.Run(rctx, cookies.Schedule{
+			Interval: s.cfg.CookieInterval,
+			Nudge:    nav, Settle: navigationSettle, MaxWait: 5 * navigationSettle,
+		}, s.bconn.Caller)
 	}()
 	s.cookieStop = func() { cancel(); <-done }
 	return nil

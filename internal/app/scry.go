@@ -268,7 +268,7 @@ func (s *scry) start(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("chromium ready", "pid", s.chromium.Pid(), "browser", v.Browser)
-	s.bconn = &browserConn{addr: s.internalCDP()}
+	s.bconn = &browserConn{addr: s.internalCDP(), log: s.log.With("component", "cdp-client")}
 
 	// Session cookies go back in before any agent can look.
 	if cfg.SessionCookies {

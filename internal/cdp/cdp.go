@@ -79,6 +79,7 @@ type Conn struct {
 	nextID  atomic.Int64
 	mu      sync.Mutex
 	pending map[int64]chan message
+	onEvent func(method string, params json.RawMessage)
 	done    chan struct{}
 	err     error
 }
@@ -110,8 +111,17 @@ func (c *Conn) readLoop() {
 			return
 		}
 		var m message
-		if json.Unmarshal(b, &m) != nil || m.ID == 0 {
-			continue // events are not used
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		if m.ID == 0 {
+			c.mu.Lock()
+			fn := c.onEvent
+			c.mu.Unlock()
+			if fn != nil && m.Method != "" {
+				fn(m.Method, m.Params)
+			}
+			continue
 		}
 		c.mu.Lock()
 		ch := c.pending[m.ID]
@@ -121,6 +131,15 @@ func (c *Conn) readLoop() {
 			ch <- m
 		}
 	}
+}
+
+// OnEvent has fn receive every event (a message without an id) that
+// arrives from now on; nil stops them. fn runs on the connection's reader,
+// in order: it must return quickly and never wait on a Call.
+func (c *Conn) OnEvent(fn func(method string, params json.RawMessage)) {
+	c.mu.Lock()
+	c.onEvent = fn
+	c.mu.Unlock()
 }
 
 // Done is closed when the connection is gone.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -380,5 +381,33 @@ func TestGetVersionThenDial(t *testing.T) {
 	defer c.Close()
 	if err := c.Call(callCtx(t), "Browser.getVersion", nil, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Events reach the handler, in order, before the answer that followed them.
+func TestOnEvent(t *testing.T) {
+	fb := newFakeBrowser(t)
+	c := dial(t, fb)
+	var mu sync.Mutex
+	var got []string
+	c.OnEvent(func(method string, params json.RawMessage) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, method+" "+string(params))
+	})
+	for range 2 {
+		if err := c.Call(callCtx(t), "Test.empty", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.OnEvent(nil)
+	if err := c.Call(callCtx(t), "Test.empty", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{`Target.targetCreated {"id":1}`, `Target.targetCreated {"id":2}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
 	}
 }

@@ -352,16 +352,46 @@ func (s *Store) setAside(cause error) {
 		"file", s.path, "moved_to", aside, "err", cause)
 }
 
-// Run snapshots every interval until ctx ends. conn returns the current
-// browser connection (it may change if scry reconnects).
-func (s *Store) Run(ctx context.Context, interval time.Duration, conn func(context.Context) (Caller, error)) {
-	t := time.NewTicker(interval)
+// Schedule says when Run snapshots.
+type Schedule struct {
+	// Interval is the periodic snapshot's (SESSION_COOKIE_INTERVAL).
+	Interval time.Duration
+	// Nudge tells Run a page navigated: the redirect after a login
+	// arrives with its cookies set, and a hard kill before the next
+	// periodic snapshot would lose them.
+	Nudge <-chan struct{}
+	// Settle is how long after the last nudge Run snapshots, so a chain
+	// of redirects and the scripts of the page it lands on are done.
+	Settle time.Duration
+	// MaxWait bounds the wait from the first nudge, for pages that never
+	// stop navigating.
+	MaxWait time.Duration
+}
+
+// Run snapshots on sched until ctx ends. conn returns the current browser
+// connection (it may change if scry reconnects).
+func (s *Store) Run(ctx context.Context, sched Schedule, conn func(context.Context) (Caller, error)) {
+	t := time.NewTicker(sched.Interval)
 	defer t.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	var first time.Time // of the nudges not yet snapshotted
 	for {
+		why := "periodic"
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-sched.Nudge:
+			now := time.Now()
+			if first.IsZero() {
+				first = now
+			}
+			settle.Reset(max(0, min(sched.Settle, first.Add(sched.MaxWait).Sub(now))))
+			continue
+		case <-settle.C:
+			first, why = time.Time{}, "navigation"
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		c, err := conn(cctx)
@@ -370,7 +400,7 @@ func (s *Store) Run(ctx context.Context, interval time.Duration, conn func(conte
 			wrote, err = s.Snapshot(cctx, c)
 			if wrote {
 				_, n := s.Stats()
-				s.log.Debug("cookies saved", "count", n)
+				s.log.Debug("cookies saved", "count", n, "after", why)
 			}
 		}
 		cancel()

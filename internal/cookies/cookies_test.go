@@ -313,3 +313,54 @@ func TestPartitionedCookieMatchesAcrossTheFile(t *testing.T) {
 		t.Errorf("a partitioned cookie the browser already has was set again (%d setCookies calls, %d cookies in the jar)", j.sets, len(j.cookies))
 	}
 }
+
+// runUntilSaved runs the store on sched against a one-cookie jar, calls
+// poke while waiting, and reports whether the snapshot file appeared.
+func runUntilSaved(t *testing.T, sched Schedule, poke func()) bool {
+	t.Helper()
+	s, _ := newStore(t)
+	j := &jar{cookies: []Cookie{cookie(t, `{"name":"sid","value":"1","domain":"a.example","path":"/","session":true,"expires":-1}`)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx, sched, func(context.Context) (Caller, error) { return j, nil })
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(s.Path()); err == nil {
+			return true
+		}
+		poke()
+		time.Sleep(2 * time.Millisecond) // polling the condition, not waiting for it
+	}
+	return false
+}
+
+func TestRunSnapshotsAfterANavigationSettles(t *testing.T) {
+	nudge := make(chan struct{}, 1)
+	nudged := false
+	ok := runUntilSaved(t, Schedule{Interval: time.Hour, Nudge: nudge, Settle: 10 * time.Millisecond, MaxWait: time.Second}, func() {
+		if !nudged {
+			nudge <- struct{}{}
+			nudged = true
+		}
+	})
+	if !ok {
+		t.Error("no snapshot after a navigation settled (the periodic one is an hour away)")
+	}
+}
+
+func TestRunSnapshotsPagesThatNeverSettle(t *testing.T) {
+	nudge := make(chan struct{}, 1)
+	ok := runUntilSaved(t, Schedule{Interval: time.Hour, Nudge: nudge, Settle: time.Hour, MaxWait: 20 * time.Millisecond}, func() {
+		select {
+		case nudge <- struct{}{}:
+		default:
+		}
+	})
+	if !ok {
+		t.Error("navigations that never settle held the snapshot back past MaxWait")
+	}
+}
