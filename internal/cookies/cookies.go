@@ -4,9 +4,11 @@
 // clean or not, loses them, and with them many logins. Persistent cookies
 // reach the profile's database only when Chromium flushes it (about every
 // 30 s), so a hard kill loses the latest ones. scry snapshots the cookie jar
-// over CDP into a file in the profile and, at the next start and before any
-// agent connects, puts back the session cookies and any unexpired persistent
-// cookie the profile lost. The file is as sensitive as the profile.
+// over CDP into a file in the profile (periodically and soon after a page
+// navigates) and, at the next start and before any agent connects, puts
+// back the session cookies and, when the snapshot is newer than the
+// profile's database, the persistent cookies the profile lost or holds
+// stale. The file is as sensitive as the profile.
 package cookies
 
 import (
