@@ -491,3 +491,43 @@ func listeners(t *testing.T, port int) []string {
 	}
 	return addrs
 }
+
+// TestPasteFromViewerWithCtrlV: text a viewer pastes (noVNC's clipboard
+// panel sends RFB ClientCutText) is pasted into the remote browser's focused
+// field with Ctrl+V, and read back over CDP.
+func TestPasteFromViewerWithCtrlV(t *testing.T) {
+	s := Start(t, Options{})
+	site := formSite(t)
+	ctx, cancel := openInFront(t, s, site.URL)
+	defer cancel()
+	vctx, vcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer vcancel()
+	v, err := viewer(vctx, s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+
+	const text = "pasted Pa55-wörd!"
+	if err := v.SendCutText(text); err != nil { // Latin-1 on the wire
+		t.Fatal(err)
+	}
+	s.WaitLog("clipboard set from a viewer's paste", 20*time.Second)
+	if s.HasLog("Pa55") {
+		t.Error("the pasted text reached scry's log")
+	}
+	x, y := screenPoint(t, ctx, "i")
+	if err := v.Click(x, y); err != nil {
+		t.Fatal(err)
+	}
+	const ctrl, keyV = 0xffe3, 'v'
+	for _, k := range []struct {
+		sym  uint32
+		down bool
+	}{{ctrl, true}, {keyV, true}, {keyV, false}, {ctrl, false}} {
+		if err := v.KeyEvent(k.sym, k.down); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitValue(t, ctx, "i", text)
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dataplanelabs/scry/internal/browser"
 	"github.com/dataplanelabs/scry/internal/cdpproxy"
+	"github.com/dataplanelabs/scry/internal/clipboard"
 	"github.com/dataplanelabs/scry/internal/config"
 	"github.com/dataplanelabs/scry/internal/cookies"
 	"github.com/dataplanelabs/scry/internal/display"
@@ -48,6 +49,7 @@ type scry struct {
 	// vncServerPassword is x11vnc's own password: random, known only to
 	// scry's bridge, never VNC_PASSWORD.
 	vncServerPassword string
+	clip              atomic.Pointer[clipboard.Owner]
 	metrics           *metrics.Metrics
 }
 
@@ -129,6 +131,7 @@ func (s *scry) start(ctx context.Context) error {
 	s.novnc, err = novnc.New(novnc.Config{
 		Password:       cfg.VNCPassword,
 		ServerPassword: s.vncServerPassword,
+		OnCutText:      s.onCutText,
 		StaticDir:      cfg.NoVNCDir,
 		VNCAddr:        net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
 		Logger:         s.log.With("door", "novnc"),
@@ -231,6 +234,7 @@ func (s *scry) start(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("xvfb ready", "pid", s.xvfb.Pid())
+	s.startClipboard()
 
 	// x11vnc mirrors the display from now on, restarted on its own if it
 	// dies; it never touches Chromium.
@@ -364,6 +368,7 @@ func (s *scry) shutdown() {
 	case <-vncDone:
 	case <-ctx.Done():
 	}
+	s.stopClipboard()
 	if s.xvfb != nil {
 		if err := s.xvfb.Stop(ctx, 2*time.Second); err != nil {
 			s.log.Error("stop xvfb", "err", err)

@@ -99,7 +99,15 @@ type Config struct {
 	// FailDelay holds back the answer to a wrong password; 0 means
 	// DefaultFailDelay, negative none.
 	FailDelay time.Duration
+	// OnCutText, if not nil, receives the Latin-1 text of every paste a
+	// viewer sends (RFB ClientCutText, up to 256 KiB), so that scry can
+	// put it on the remote X clipboard; see package clipboard. It runs on
+	// the viewer's input path: keep it short.
+	OnCutText func(text []byte)
 }
+
+// maxCutText is the largest paste handed to OnCutText.
+const maxCutText = 256 << 10
 
 // Handler serves the human door. Its zero value is not usable; call New.
 type Handler struct {
@@ -348,7 +356,7 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	h.total.Add(1)
 	start := time.Now()
 	log.Info("viewer connected", "viewers", h.Viewers())
-	st := h.bridge(ctx, viewer, vnc)
+	st := h.bridge(ctx, log, viewer, vnc)
 	dur := time.Since(start)
 	log.Info("viewer disconnected", "viewers", h.Viewers()-1, "duration", dur.Round(time.Millisecond), "reason", st.reason)
 	log.Debug("viewer access", "duration", dur, "bytes_to_viewer", st.toViewer,
@@ -391,7 +399,7 @@ const halfCloseGrace = 5 * time.Second
 
 // bridge copies between the viewer's WebSocket and x11vnc until either side
 // ends, then closes both. It never touches any other connection.
-func (h *Handler) bridge(ctx context.Context, viewer net.Conn, vnc *net.TCPConn) bridgeStats {
+func (h *Handler) bridge(ctx context.Context, log *slog.Logger, viewer net.Conn, vnc *net.TCPConn) bridgeStats {
 	type result struct {
 		n   int64
 		err error
@@ -399,7 +407,19 @@ func (h *Handler) bridge(ctx context.Context, viewer net.Conn, vnc *net.TCPConn)
 	up := make(chan result, 1)   // viewer -> vnc
 	down := make(chan result, 1) // vnc -> viewer
 
-	go func() { n, err := copyViewerToVNC(vnc, viewer); up <- result{n, err} }()
+	var from io.Reader = viewer
+	if h.cfg.OnCutText != nil {
+		// Pastes are seen on their way to x11vnc, which passes them on
+		// too (see Config.OnCutText).
+		from = io.TeeReader(viewer, &cutWatcher{
+			max:   maxCutText,
+			onCut: h.cfg.OnCutText,
+			onLost: func(t byte) {
+				log.Warn("viewer sent an RFB message scry does not follow; its pastes no longer reach the remote clipboard", "type", t)
+			},
+		})
+	}
+	go func() { n, err := copyViewerToVNC(vnc, from); up <- result{n, err} }()
 	go func() { n, err := copyVNCToViewer(viewer, vnc); down <- result{n, err} }()
 
 	var st bridgeStats
@@ -468,7 +488,7 @@ func copyVNCToViewer(viewer net.Conn, vnc *net.TCPConn) (int64, error) {
 	return io.CopyBuffer(viewer, readerOnly{vnc}, *bp)
 }
 
-func copyViewerToVNC(vnc *net.TCPConn, viewer net.Conn) (int64, error) {
+func copyViewerToVNC(vnc *net.TCPConn, viewer io.Reader) (int64, error) {
 	// vnc implements ReaderFrom, so io.Copy needs no buffer of ours.
 	return io.Copy(vnc, viewer)
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 	"slices"
 	"time"
+	"unicode/utf16"
 
 	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
@@ -551,10 +552,15 @@ func (c *Client) Click(x, y uint16) error {
 
 // SendCutText sends text to the server's clipboard (ClientCutText, Latin-1).
 func (c *Client) SendCutText(text string) error {
-	msg := make([]byte, 8+len(text))
+	// RFB cut text is Latin-1; like noVNC, keep the low byte of each
+	// UTF-16 unit.
+	units := utf16.Encode([]rune(text))
+	msg := make([]byte, 8, 8+len(units))
 	msg[0] = 6
-	binary.BigEndian.PutUint32(msg[4:], uint32(len(text)))
-	copy(msg[8:], text)
+	binary.BigEndian.PutUint32(msg[4:], uint32(len(units)))
+	for _, u := range units {
+		msg = append(msg, byte(u))
+	}
 	if _, err := c.conn.Write(msg); err != nil {
 		return fmt.Errorf("client cut text: %w", err)
 	}

@@ -73,6 +73,9 @@ func Args(o Options) []string {
 		"-nossl",
 		"-nocmds",   // never run external commands
 		"-noremote", // ignore remote-control requests from other X clients
+		// Pasted text goes on the X clipboard through scry (package
+		// clipboard): x11vnc would take the selections and answer nothing.
+		"-nosetclipboard", "-nosetprimary",
 	}
 	if !o.XDamage {
 		args = append(args, "-noxdamage")
