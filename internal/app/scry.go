@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -321,9 +322,12 @@ func (s *scry) shutdown() {
 	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// Both doors at once: each may wait up to 2 s for its requests.
+	var wg sync.WaitGroup
 	for _, srv := range s.servers {
-		srv.Shutdown(ctx, 2*time.Second)
+		wg.Go(func() { srv.Shutdown(ctx, 2*time.Second) })
 	}
+	wg.Wait()
 	if s.proxy != nil {
 		s.proxy.Close()
 	}

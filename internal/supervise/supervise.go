@@ -193,13 +193,18 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 	case <-ctx.Done():
 	}
 	p.killGroup()
+	// SIGKILL cannot be ignored: reaping takes milliseconds unless the
+	// process is stuck in the kernel, and the caller's budget is spent.
 	select {
 	case <-p.done:
 		return nil
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("stop %s: pid %d not reaped after SIGKILL", p.Name, p.Pid())
+	case <-time.After(reapWait):
+		return fmt.Errorf("stop %s: pid %d not reaped %v after SIGKILL (stuck in the kernel?)", p.Name, p.Pid(), reapWait)
 	}
 }
+
+// reapWait bounds the wait for a child after SIGKILL.
+const reapWait = time.Second
 
 // killGroup sends SIGKILL to the group, reaching children left behind.
 func (p *Process) killGroup() {
