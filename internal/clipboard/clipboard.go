@@ -42,8 +42,9 @@ type Owner struct {
 
 	clipboard, primary, targets, utf8String, text, textPlain, textPlainUTF8 xproto.Atom
 
-	mu   sync.Mutex
-	data []byte // UTF-8; nil before the first paste
+	mu     sync.Mutex
+	data   []byte // UTF-8; nil before the first paste
+	closed bool
 }
 
 // Open connects to display (":99") and creates the Owner's window. log
@@ -124,12 +125,15 @@ func (o *Owner) Set(text string) error {
 // Run answers selection requests until ctx ends or the X connection
 // breaks. It must run for Set to be of any use.
 func (o *Owner) Run(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, o.conn.Close)
+	stop := context.AfterFunc(ctx, o.Close)
 	defer stop()
 	for {
 		ev, xerr := o.conn.WaitForEvent()
 		if ev == nil && xerr == nil {
-			if ctx.Err() != nil {
+			o.mu.Lock()
+			closed := o.closed
+			o.mu.Unlock()
+			if closed || ctx.Err() != nil {
 				return nil
 			}
 			return errors.New("clipboard: the X connection closed")
@@ -148,8 +152,13 @@ func (o *Owner) Run(ctx context.Context) error {
 	}
 }
 
-// Close closes the X connection; Run returns.
-func (o *Owner) Close() { o.conn.Close() }
+// Close closes the X connection; Run returns nil.
+func (o *Owner) Close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.conn.Close()
+}
 
 // answer handles one SelectionRequest per ICCCM 2.2: write the data to the
 // requestor's property, then tell it with a SelectionNotify (property None

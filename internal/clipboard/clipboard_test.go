@@ -181,6 +181,25 @@ func TestOwnerAnswersLikeChromiumAsks(t *testing.T) {
 	}
 }
 
+// TestCloseEndsRunQuietly: Close is a stop, not a failure.
+func TestCloseEndsRunQuietly(t *testing.T) {
+	o, err := Open(startXvfb(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- o.Run(context.Background()) }()
+	o.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after Close: %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+}
+
 func TestLatin1(t *testing.T) {
 	if got := Latin1ToUTF8([]byte("caf\xe9")); got != "café" {
 		t.Errorf("Latin1ToUTF8 = %q", got)
