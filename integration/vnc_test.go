@@ -20,7 +20,6 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
-	"github.com/coder/websocket"
 
 	"github.com/dataplanelabs/scry/internal/rfbclient"
 	"github.com/dataplanelabs/scry/internal/vnc"
@@ -29,19 +28,7 @@ import (
 // viewer connects to scry's /websockify the way noVNC does and runs the RFB
 // handshake.
 func viewer(ctx context.Context, s *Scry, password string) (*rfbclient.Client, error) {
-	ws, _, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/websockify", s.NoVNCPort),
-		&websocket.DialOptions{Subprotocols: []string{"binary"}})
-	if err != nil {
-		return nil, fmt.Errorf("dial websockify: %w", err)
-	}
-	ws.SetReadLimit(-1)
-	conn := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
-	c, err := rfbclient.Handshake(ctx, conn, rfbclient.Config{Password: password})
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return c, nil
+	return rfbclient.DialWebSocket(ctx, fmt.Sprintf("ws://127.0.0.1:%d/websockify", s.NoVNCPort), rfbclient.Config{Password: password})
 }
 
 // formSite serves a page with an input and a button that opens a login

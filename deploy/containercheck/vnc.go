@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/coder/websocket"
-
 	"github.com/dataplanelabs/scry/internal/rfbclient"
 )
 
@@ -63,16 +61,5 @@ func checkVNCServerClosed(ctx context.Context, addr string) error {
 }
 
 func vncLogin(ctx context.Context, wsURL, password string) (*rfbclient.Client, error) {
-	ws, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"binary"}})
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", wsURL, err)
-	}
-	ws.SetReadLimit(-1)
-	conn := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
-	c, err := rfbclient.Handshake(ctx, conn, rfbclient.Config{Password: password})
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return c, nil
+	return rfbclient.DialWebSocket(ctx, wsURL, rfbclient.Config{Password: password})
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/coder/websocket"
+
 	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
 
@@ -117,6 +119,24 @@ func Handshake(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) 
 	c := &Client{conn: conn, br: newReader(conn)}
 	err := c.withContext(ctx, func() error { return c.handshake(cfg) })
 	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DialWebSocket connects to a websockify-style endpoint (scry's
+// /websockify) the way noVNC does, binary frames with no read limit, and
+// runs Handshake over it.
+func DialWebSocket(ctx context.Context, url string, cfg Config) (*Client, error) {
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"binary"}})
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	ws.SetReadLimit(-1)
+	conn := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
+	c, err := Handshake(ctx, conn, cfg)
+	if err != nil {
+		conn.Close()
 		return nil, err
 	}
 	return c, nil
