@@ -185,6 +185,16 @@ func TestVNCPasswords(t *testing.T) {
 			t.Errorf("x11vnc pid %d has the password on its command line", pid)
 		}
 	}
+	// Nor in any child's environment.
+	for _, pid := range append(pids, browserPid(t, s)) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "right-one") || strings.Contains(string(b), "VNC_PASSWORD=") {
+			t.Errorf("pid %d has VNC_PASSWORD in its environment", pid)
+		}
+	}
 	// x11vnc's own password file: 0600, outside the profile, not the
 	// user's password, gone when scry stops.
 	f := x11vncPasswordFile(t, s)
@@ -388,20 +398,17 @@ func TestWebPageCannotUseX11vnc(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("a page on %s reaching x11vnc directly: %+v", page.URL, res)
-	if res.Error != "" {
-		// x11vnc no longer answering WebSockets at all would be fine too.
-		t.Logf("x11vnc did not speak RFB to the page (%s): nothing to get past", res.Error)
-		return
-	}
-	if res.Banner != "RFB 003.008\n" {
-		t.Fatalf("banner %q", res.Banner)
-	}
-	if len(res.Types) != 1 || res.Types[0] != 2 {
-		t.Fatalf("x11vnc offered security types %v to a web page, want only VNC authentication [2]", res.Types)
-	}
 	// x11vnc listens on the IPv4 loopback only.
 	if got := listeners(t, s.VNCPort); !slices.Equal(got, []string{"0100007F"}) {
 		t.Errorf("listening sockets on VNC_PORT %d: %v, want only 127.0.0.1 (0100007F)", s.VNCPort, got)
+	}
+	// Debian's x11vnc (libvncserver 0.9.14) does answer the page; if a
+	// future one stops, this test must be looked at again, not pass.
+	if res.Error != "" || res.Banner != "RFB 003.008\n" {
+		t.Fatalf("the page did not get x11vnc's RFB banner (%+v): the test no longer shows what it should", res)
+	}
+	if len(res.Types) != 1 || res.Types[0] != 2 {
+		t.Fatalf("x11vnc offered security types %v to a web page, want only VNC authentication [2]", res.Types)
 	}
 	// And the human door still offers None, as the design says for an
 	// empty VNC_PASSWORD.

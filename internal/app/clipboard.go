@@ -27,12 +27,8 @@ func (s *scry) startClipboard() {
 // onCutText is the human door's paste hook. The text is never logged: a
 // paste is often a password.
 func (s *scry) onCutText(text []byte) {
-	o := s.clip.Load()
-	if o == nil {
-		return
-	}
-	if err := o.Set(clipboard.Latin1ToUTF8(text)); err != nil {
-		s.log.Warn("a viewer's paste did not reach the remote clipboard", "component", "clipboard", "err", err)
+	if o := s.clip.Load(); o != nil {
+		o.Paste(clipboard.Latin1ToUTF8(text))
 	}
 }
 

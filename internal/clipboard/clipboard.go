@@ -26,8 +26,12 @@ import (
 )
 
 // MaxText bounds what an Owner hands out in one piece. Larger texts would
-// need the X INCR protocol; a login form never needs that much.
+// need the X INCR protocol; a login form never needs that much. The X
+// server's request limit may lower it (see Owner.max).
 const MaxText = 256 << 10
+
+// changePropertyHeader is the fixed part of a ChangeProperty request.
+const changePropertyHeader = 24
 
 func init() {
 	// xgb logs to stderr by default; scry's errors carry the same facts.
@@ -41,6 +45,14 @@ type Owner struct {
 	log  *slog.Logger
 
 	clipboard, primary, targets, utf8String, text, textPlain, textPlainUTF8 xproto.Atom
+
+	// max is the largest text one ChangeProperty can carry: xgb writes
+	// request lengths in 16 bits and does not use BIG-REQUESTS, so a
+	// longer property would wrap the length and turn the text into X
+	// requests.
+	max int
+
+	pending chan string // the latest paste not yet set; see Paste
 
 	mu     sync.Mutex
 	data   []byte // UTF-8; nil before the first paste
@@ -57,7 +69,8 @@ func Open(display string, log *slog.Logger) (*Owner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clipboard: connect to display %s: %w", display, err)
 	}
-	o := &Owner{conn: conn, log: log}
+	o := &Owner{conn: conn, log: log, pending: make(chan string, 1)}
+	o.max = min(MaxText, int(xproto.Setup(conn).MaximumRequestLength)*4-changePropertyHeader)
 	if err := o.setup(); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("clipboard: %w", err)
@@ -99,8 +112,8 @@ func (o *Owner) setup() error {
 // Set makes text the content of CLIPBOARD and PRIMARY. RFB cut text is
 // Latin-1 (RFC 6143); pass it through Latin1ToUTF8 first.
 func (o *Owner) Set(text string) error {
-	if len(text) > MaxText {
-		return fmt.Errorf("clipboard: %d bytes is more than the %d this clipboard holds", len(text), MaxText)
+	if len(text) > o.max {
+		return fmt.Errorf("clipboard: a %d-byte paste is more than the %d bytes this clipboard holds; paste less at a time", len(text), o.max)
 	}
 	o.mu.Lock()
 	o.data = []byte(text)
@@ -122,11 +135,43 @@ func (o *Owner) Set(text string) error {
 	return nil
 }
 
-// Run answers selection requests until ctx ends or the X connection
-// breaks. It must run for Set to be of any use.
+// Paste queues text for Set without waiting for the X server, so a viewer's
+// input never waits on it; a newer paste replaces one not yet set. Run
+// sets it and logs a failure.
+func (o *Owner) Paste(text string) {
+	for {
+		select {
+		case o.pending <- text:
+			return
+		default:
+		}
+		select {
+		case <-o.pending: // drop the older one
+		default:
+		}
+	}
+}
+
+// Run answers selection requests and sets queued pastes until ctx ends,
+// Close is called or the X connection breaks. It must run for the
+// selections to be of any use.
 func (o *Owner) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, o.Close)
 	defer stop()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case text := <-o.pending:
+				if err := o.Set(text); err != nil {
+					o.log.Warn("a viewer's paste did not reach the remote clipboard", "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
 	for {
 		ev, xerr := o.conn.WaitForEvent()
 		if ev == nil && xerr == nil {

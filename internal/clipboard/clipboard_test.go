@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -176,8 +177,38 @@ func TestOwnerAnswersLikeChromiumAsks(t *testing.T) {
 	if _, b, _ := r.get(t, "CLIPBOARD", "UTF8_STRING"); string(b) != "second" {
 		t.Errorf("after a second paste: %q", b)
 	}
-	if err := o.Set(string(make([]byte, MaxText+1))); err == nil {
-		t.Error("a text over MaxText was accepted")
+	// The largest paste the X request limit allows comes back whole, the
+	// next byte is refused, and the connection still works after both.
+	big := strings.Repeat("a", o.max)
+	if o.max < 200<<10 {
+		t.Errorf("max %d, want about 256 KiB", o.max)
+	}
+	if err := o.Set(big); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, ok := r.get(t, "CLIPBOARD", "UTF8_STRING"); !ok || string(b) != big {
+		t.Errorf("the largest paste: ok %v, %d bytes back, want %d", ok, len(b), len(big))
+	}
+	if err := o.Set(big + "a"); err == nil {
+		t.Error("a paste over the request limit was accepted")
+	}
+	// Paste, as the human door calls it: queued, set by Run.
+	o.Paste("queued")
+	waitSelection(t, r, "queued")
+}
+
+// waitSelection polls CLIPBOARD until it reads want.
+func waitSelection(t *testing.T, r *reader, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, b, _ := r.get(t, "CLIPBOARD", "UTF8_STRING"); string(b) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CLIPBOARD never read %q", want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the real condition
 	}
 }
 

@@ -96,8 +96,9 @@ type Config struct {
 	// that nothing but this bridge can use x11vnc; empty expects x11vnc
 	// to offer None (tests and benchmarks only).
 	ServerPassword string
-	// FailDelay holds back the answer to a wrong password; 0 means
-	// DefaultFailDelay, negative none.
+	// FailDelay holds back the answer to a wrong password, and spaces such
+	// answers this far apart across all viewers; 0 means DefaultFailDelay,
+	// negative none.
 	FailDelay time.Duration
 	// OnCutText, if not nil, receives the Latin-1 text of every paste a
 	// viewer sends (RFB ClientCutText, up to 256 KiB), so that scry can
@@ -116,8 +117,10 @@ type Handler struct {
 	mux    *http.ServeMux
 	dialer net.Dialer
 
-	open  atomic.Int64  // viewers connected now
-	total atomic.Uint64 // viewers accepted since start
+	open       slots         // authenticated viewers connected now
+	handshakes slots         // viewers still logging in
+	total      atomic.Uint64 // viewers accepted since start
+	pace       *pacer        // wrong-password answers, across viewers
 
 	ctx    context.Context // canceled by Close: ends every bridge
 	cancel context.CancelFunc
@@ -163,6 +166,7 @@ func New(cfg Config) (*Handler, error) {
 			Timeout:         cfg.DialTimeout,
 			KeepAliveConfig: cfg.KeepAlive,
 		},
+		pace: &pacer{gap: cfg.FailDelay},
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.mux = http.NewServeMux()
@@ -195,7 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Viewers returns the number of viewers connected now.
-func (h *Handler) Viewers() int { return int(h.open.Load()) }
+func (h *Handler) Viewers() int { return int(h.open.n.Load()) }
 
 // TotalViewers returns the number of viewers accepted since New.
 func (h *Handler) TotalViewers() uint64 { return h.total.Load() }
@@ -273,19 +277,6 @@ func (n noDirs) Open(name string) (http.File, error) {
 	return f, nil
 }
 
-// acquire reserves a viewer slot, honouring MaxViewers.
-func (h *Handler) acquire() bool {
-	for {
-		n := h.open.Load()
-		if h.cfg.MaxViewers > 0 && n >= int64(h.cfg.MaxViewers) {
-			return false
-		}
-		if h.open.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
 func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	if !h.track() {
 		http.Error(w, "scry is shutting down", http.StatusServiceUnavailable)
@@ -297,13 +288,24 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
 		log = log.With("forwarded_for", fwd)
 	}
-	if !h.acquire() {
-		log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
-		http.Error(w, fmt.Sprintf("too many viewers: this screen allows %d at a time; close another viewer and retry",
-			h.cfg.MaxViewers), http.StatusServiceUnavailable)
+	// A viewer holds a viewer slot only once it has authenticated, so that
+	// connections which never log in cannot lock the human out; those are
+	// capped on their own (handshakes) and time out.
+	if h.full() {
+		h.refuseFull(w, log)
 		return
 	}
-	defer h.open.Add(-1)
+	if !h.handshakes.acquire(h.maxHandshakes()) {
+		log.Warn("viewer refused: too many logins in progress", "max", h.maxHandshakes())
+		http.Error(w, "too many VNC logins in progress; retry in a minute", http.StatusServiceUnavailable)
+		return
+	}
+	handshaking := true
+	defer func() {
+		if handshaking {
+			h.handshakes.release()
+		}
+	}()
 
 	tap := &hijackTap{ResponseWriter: w, ka: h.cfg.KeepAlive}
 	ws, err := websocket.Accept(tap, r, &websocket.AcceptOptions{
@@ -329,18 +331,33 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	var vnc *net.TCPConn
 	viewer.SetDeadline(time.Now().Add(handshakeTimeout))
 	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
-		Password:  h.cfg.Password,
-		FailDelay: h.cfg.FailDelay,
+		Password: h.cfg.Password,
+		FailWait: h.pace.wait,
 		Ready: func() (err error) {
-			vnc, err = h.dialVNC(ctx)
+			if !h.open.acquire(int64(h.cfg.MaxViewers)) {
+				return errTooManyViewers
+			}
+			if vnc, err = h.dialVNC(ctx); err != nil {
+				h.open.release()
+			}
 			return err
 		},
 	})
+	h.handshakes.release()
+	handshaking = false
+	if err != nil && vnc != nil { // authenticated, but the viewer left before hearing so
+		vnc.Close()
+		h.open.release()
+	}
 	if err != nil {
 		var re *rfbauth.ReadyError
 		switch {
 		case errors.Is(err, rfbauth.ErrWrongPassword):
 			log.Warn("viewer refused: wrong VNC password")
+		case errors.Is(err, errTooManyViewers):
+			log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
+			ws.Close(websocket.StatusTryAgainLater, "too many viewers; close another viewer and retry")
+			return
 		case errors.As(err, &re):
 			log.Error("viewer refused: cannot reach x11vnc", "vnc_addr", h.cfg.VNCAddr, "err", re.Err)
 			ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
@@ -352,6 +369,7 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewer.SetDeadline(time.Time{})
+	defer h.open.release()
 
 	h.total.Add(1)
 	start := time.Now()
@@ -365,7 +383,70 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 
 // handshakeTimeout bounds a viewer's RFB handshake, which includes a
 // human typing the password into noVNC's prompt.
-const handshakeTimeout = 5 * time.Minute
+const handshakeTimeout = 2 * time.Minute
+
+var errTooManyViewers = errors.New("too many viewers")
+
+func (h *Handler) full() bool {
+	return h.cfg.MaxViewers > 0 && h.open.n.Load() >= int64(h.cfg.MaxViewers)
+}
+
+func (h *Handler) refuseFull(w http.ResponseWriter, log *slog.Logger) {
+	log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
+	http.Error(w, fmt.Sprintf("too many viewers: this screen allows %d at a time; close another viewer and retry",
+		h.cfg.MaxViewers), http.StatusServiceUnavailable)
+}
+
+// maxHandshakes caps logins in progress: as many as viewers, at least 4.
+func (h *Handler) maxHandshakes() int64 {
+	if h.cfg.MaxViewers <= 0 {
+		return 64
+	}
+	return int64(max(h.cfg.MaxViewers, 4))
+}
+
+// slots counts holders of a capped resource.
+type slots struct{ n atomic.Int64 }
+
+// acquire takes a slot unless max (> 0) are taken; max <= 0 means no cap.
+func (s *slots) acquire(max int64) bool {
+	for {
+		n := s.n.Load()
+		if max > 0 && n >= max {
+			return false
+		}
+		if s.n.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *slots) release() { s.n.Add(-1) }
+
+// pacer spaces wrong-password answers at least gap apart across all
+// viewers, so parallel connections do not multiply the guessing rate.
+type pacer struct {
+	gap  time.Duration
+	mu   sync.Mutex
+	next time.Time
+}
+
+// wait blocks until this failure's turn: gap after the previous one, and
+// gap after now.
+func (p *pacer) wait() {
+	if p.gap <= 0 {
+		return
+	}
+	p.mu.Lock()
+	at := time.Now()
+	if p.next.After(at) {
+		at = p.next
+	}
+	at = at.Add(p.gap)
+	p.next = at
+	p.mu.Unlock()
+	time.Sleep(time.Until(at)) // a throttle, not synchronisation
+}
 
 // dialVNC connects to x11vnc and authenticates with the server password.
 func (h *Handler) dialVNC(ctx context.Context) (*net.TCPConn, error) {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -416,5 +417,52 @@ func TestExclusiveViewerKicksNobody(t *testing.T) {
 	readFullFrame(t, a) // still connected
 	if n := h.Viewers(); n != 2 {
 		t.Errorf("Viewers() = %d, want 2", n)
+	}
+}
+
+// TestLoginsInProgressHoldNoViewerSlot: connections that never log in
+// cannot lock the human out of a one-viewer screen.
+func TestLoginsInProgressHoldNoViewerSlot(t *testing.T) {
+	display := startXvfb(t, testW, testH)
+	vncAddr := startX11vnc(t, display, serverPW)
+	h, srv := startServer(t, Config{VNCAddr: vncAddr, ServerPassword: serverPW, Password: "pw", MaxViewers: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for range 2 { // idle at the password prompt
+		conn, _, err := dialViewer(ctx, srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.ReadFull(conn, make([]byte, 12)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := handshake(t, srv, "pw")
+	if err != nil {
+		t.Fatalf("the human, behind two idle logins: %v", err)
+	}
+	readFullFrame(t, c)
+	if n := h.Viewers(); n != 1 {
+		t.Errorf("Viewers() = %d, want 1 (logins in progress are not viewers)", n)
+	}
+	// Now the screen is full: the next one is refused before any handshake.
+	_, resp, err := dialViewer(ctx, srv)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a second viewer: %v, %v; want 503", resp, err)
+	}
+}
+
+func TestPacerSpacesFailuresAcrossViewers(t *testing.T) {
+	p := &pacer{gap: 100 * time.Millisecond}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(p.wait)
+	}
+	wg.Wait()
+	// A lower bound only: a slow machine makes it longer, never shorter.
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("3 parallel failures answered within %v, want at least 3 × 100ms", d)
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"io"
 	"math/bits"
 	"slices"
-	"time"
 	"unicode/utf16"
 )
 
@@ -170,9 +169,10 @@ type ServerConfig struct {
 	Ready func() error
 	// Rand makes challenges; nil means crypto/rand.
 	Rand io.Reader
-	// FailDelay holds back the answer to a wrong password, to slow down
-	// guessing; 0 answers at once.
-	FailDelay time.Duration
+	// FailWait, if not nil, runs before a wrong password is answered: it
+	// holds the answer back to slow down guessing (the caller can pace
+	// failures across connections). nil answers at once.
+	FailWait func()
 }
 
 // ReadyError wraps the error of ServerConfig.Ready, to tell it from a
@@ -235,7 +235,9 @@ func Serve(rw io.ReadWriter, cfg ServerConfig) error {
 			reason := "authentication failed"
 			if errors.Is(err, ErrWrongPassword) {
 				reason = "wrong password"
-				time.Sleep(cfg.FailDelay) // a throttle, not synchronisation
+				if cfg.FailWait != nil {
+					cfg.FailWait()
+				}
 			}
 			fail(rw, minor, reason)
 			return err
