@@ -341,7 +341,8 @@ func (s *Scry) cleanup() {
 	}
 }
 
-// processesUsing lists live pids whose command line mentions sub.
+// processesUsing lists live pids whose command line mentions sub, with
+// the arguments joined by single spaces and a trailing space ("Xvfb :99 ").
 func processesUsing(sub string) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
@@ -354,7 +355,7 @@ func processesUsing(sub string) []int {
 		if err != nil {
 			continue
 		}
-		if strings.Contains(string(b), sub) {
+		if strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), sub) {
 			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && strings.Contains(string(st), ") Z ") {
 				continue // a zombie is already dead
 			}

@@ -86,13 +86,22 @@ func (s *scry) run(ctx context.Context) (err error) {
 		s.log.Info("shutdown requested")
 		s.shutdown()
 		return nil
+	case <-s.xvfb.Done():
+		// Chromium follows its display within moments; say why first.
+		cause := fmt.Errorf("the X display (Xvfb on %s) died: %v", s.cfg.Display, s.xvfb.Err())
+		s.log.Error("xvfb exited; stopping so the orchestrator restarts the container", "err", cause)
+		s.shutdown()
+		return &ExitError{Code: 1, Err: cause}
 	case <-s.chromium.Done():
 		code := s.chromium.ExitCode()
 		if code == 0 {
 			code = 1 // the browser must never end on its own
 		}
 		cause := s.chromium.Err()
-		if cause == nil {
+		switch {
+		case s.xvfb.Exited():
+			cause = fmt.Errorf("the X display (Xvfb on %s) died under it: %v", s.cfg.Display, s.xvfb.Err())
+		case cause == nil:
 			cause = errors.New("chromium exited with status 0 (its last window was closed?)")
 		}
 		s.log.Error("chromium exited; stopping so the orchestrator restarts the container", "err", cause, "exit_code", code)
