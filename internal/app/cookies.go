@@ -31,19 +31,20 @@ func (s *scry) startCookies(ctx context.Context) error {
 		return fmt.Errorf("connect to chromium to restore cookies: %w; to start without restoring them, set SESSION_COOKIES=off "+
 			"(the snapshot stays in %s, untouched, for a later start)", err, s.cookies.Path())
 	}
-	n, err := s.cookies.Restore(ctx, c)
+	res, err := s.cookies.Restore(ctx, c)
 	if err != nil {
 		// The browser answered nothing sensible; the login may be gone
 		// but the browser is usable. Keep going, say so, and keep the
 		// snapshot out of reach of the next one.
 		s.cookies.KeepCopy("unrestored", err)
-	} else if n > 0 {
+	} else if res.Put > 0 || res.Removed > 0 {
 		saved, _ := s.cookies.Stats()
 		var db string
 		if w := s.cookies.DatabaseWritten(); !w.IsZero() {
 			db = w.UTC().Format(time.RFC3339)
 		}
-		log.Info("cookies restored", "count", n, "saved", saved.UTC().Format(time.RFC3339), "profile_db_written", db)
+		log.Info("cookies restored", "count", res.Put, "removed", res.Removed,
+			"saved", saved.UTC().Format(time.RFC3339), "profile_db_written", db)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

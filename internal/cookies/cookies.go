@@ -100,6 +100,16 @@ func (c Cookie) param() map[string]json.RawMessage {
 	return p
 }
 
+// removal is the Storage.setCookies parameter that deletes c: the cookie
+// itself, expired. Chromium deletes the cookie it is equivalent to (same
+// name, domain, path and partition), as a Set-Cookie with a past expiry
+// does; the browser target has no Network.deleteCookies.
+func (c Cookie) removal() map[string]json.RawMessage {
+	p := c.param()
+	p["expires"] = json.RawMessage("1")
+	return p
+}
+
 // sameCookie reports whether a and b would set the same cookie.
 func sameCookie(a, b Cookie) bool {
 	pa, pb := a.param(), b.param()
@@ -241,25 +251,28 @@ func (s *Store) Snapshot(ctx context.Context, c Caller) (bool, error) {
 // newer jar:
 //
 //   - snapshot newer (a hard kill since the database's last commit): its
-//     cookies win, replacing a value the profile has older and putting
-//     back persistent cookies the profile lost;
+//     cookies win, replacing a value the profile has older, putting back
+//     persistent cookies the profile lost, and removing persistent
+//     cookies the profile still has but the snapshot does not (deleted
+//     before the snapshot, by a logout say: the stale database would
+//     resurrect them);
 //   - profile newer (a graceful close, or Chromium flushed after the last
 //     snapshot): the profile's cookies win, and a persistent cookie it no
 //     longer has was deleted or expired after the snapshot, so it stays
 //     gone.
 //
 // Session cookies never reach the database: any the browser lacks are put
-// back either way. Unexpired cookies only; one the browser already has
-// exactly is left alone. A snapshot that cannot be read is logged and
-// moved aside, never fatal.
-func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error) {
+// back either way, and the browser's own are never removed. Unexpired
+// cookies only; one the browser already has exactly is left alone. A
+// snapshot that cannot be read is logged and moved aside, never fatal.
+func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return res, nil
 	}
 	if err != nil {
 		s.setAside(fmt.Errorf("read: %w", err))
-		return 0, nil
+		return res, nil
 	}
 	var snap snapshotFile
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -268,11 +281,11 @@ func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error)
 			err = fmt.Errorf("unknown version %d", snap.Version)
 		}
 		s.setAside(err)
-		return 0, nil
+		return res, nil
 	}
 	have, err := getCookies(ctx, c)
 	if err != nil {
-		return 0, fmt.Errorf("restore cookies: %w", err)
+		return res, fmt.Errorf("restore cookies: %w", err)
 	}
 	live := map[string]Cookie{}
 	for _, ck := range have {
@@ -281,10 +294,12 @@ func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error)
 	profileNewer := s.dbWritten.After(snap.Saved)
 	var params []map[string]json.RawMessage
 	now := time.Now()
+	inSnapshot := map[string]bool{} // unexpired cookies only
 	for _, ck := range snap.Cookies {
 		if ck.str("name") == "" || ck.expired(now) {
 			continue
 		}
+		inSnapshot[ck.key()] = true
 		if l, ok := live[ck.key()]; ok && (profileNewer || sameCookie(l, ck)) {
 			continue
 		} else if !ok && profileNewer && !ck.session() {
@@ -292,24 +307,16 @@ func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error)
 		}
 		params = append(params, ck.param())
 	}
-	restored = len(params)
-	if len(params) > 0 {
-		if err := c.Call(ctx, "Storage.setCookies", map[string]any{"cookies": params}, nil); err != nil {
-			// Chromium rejects the whole batch for one cookie it cannot
-			// rebuild (a field a newer version no longer takes, say):
-			// put the others back one by one.
-			failed := 0
-			for _, p := range params {
-				if c.Call(ctx, "Storage.setCookies", map[string]any{"cookies": []any{p}}, nil) != nil {
-					failed++
-				}
-			}
-			restored -= failed
-			if failed > 0 {
-				s.KeepCopy("unrestored", fmt.Errorf("chromium rejected %d of %d cookies: %w", failed, len(params), err))
+	var removals []map[string]json.RawMessage
+	if !profileNewer {
+		for _, l := range have {
+			if !l.session() && !inSnapshot[l.key()] {
+				removals = append(removals, l.removal())
 			}
 		}
 	}
+	res.Put = len(params) - s.setCookies(ctx, c, "unrestored", params)
+	res.Removed = len(removals) - s.setCookies(ctx, c, "unremoved", removals)
 	// What is in the browser now is what the file says: no rewrite until
 	// it changes.
 	if canon, err := json.Marshal(sortedCopy(snap.Cookies)); err == nil {
@@ -317,7 +324,37 @@ func (s *Store) Restore(ctx context.Context, c Caller) (restored int, err error)
 		s.lastHash, s.saved, s.count = sha256.Sum256(canon), snap.Saved, len(snap.Cookies)
 		s.mu.Unlock()
 	}
-	return restored, nil
+	return res, nil
+}
+
+// Restored is what Restore changed in the browser.
+type Restored struct {
+	Put     int // cookies set from the snapshot
+	Removed int // persistent cookies removed because the newer snapshot lacks them
+}
+
+// setCookies sets cookies in one Storage.setCookies call and returns how
+// many Chromium refused. Chromium rejects the whole batch for one cookie
+// it cannot rebuild (a field a newer version no longer takes, say): then
+// the others go one by one, and the snapshot is kept aside (PATH.WHY-TIME)
+// if any is still refused.
+func (s *Store) setCookies(ctx context.Context, c Caller, why string, params []map[string]json.RawMessage) (failed int) {
+	if len(params) == 0 {
+		return 0
+	}
+	err := c.Call(ctx, "Storage.setCookies", map[string]any{"cookies": params}, nil)
+	if err == nil {
+		return 0
+	}
+	for _, p := range params {
+		if c.Call(ctx, "Storage.setCookies", map[string]any{"cookies": []any{p}}, nil) != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		s.KeepCopy(why, fmt.Errorf("chromium rejected %d of %d cookies: %w", failed, len(params), err))
+	}
+	return failed
 }
 
 // KeepCopy copies the snapshot aside (PATH.WHY-TIME) so that the next

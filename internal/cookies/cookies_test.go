@@ -33,9 +33,14 @@ func (j *jar) Call(ctx context.Context, method string, params, result any) error
 			return err
 		}
 		// A cookie replaces the one with the same name, domain, path
-		// and partition, as in Chromium's jar.
+		// and partition, as in Chromium's jar; an expired one only
+		// deletes it.
 		for _, c := range p.Cookies {
 			j.cookies = slices.DeleteFunc(j.cookies, func(o Cookie) bool { return o.key() == c.key() })
+			var exp float64
+			if err := json.Unmarshal(c["expires"], &exp); err == nil && exp > 0 && exp <= float64(time.Now().Unix()) {
+				continue
+			}
 			j.cookies = append(j.cookies, c)
 		}
 	}
@@ -95,12 +100,12 @@ func TestRestore(t *testing.T) {
 	}
 	fresh := &jar{}
 	s2 := New(filepath.Dir(filepath.Dir(s.Path())), s.log, -1, -1)
-	n, err := s2.Restore(context.Background(), fresh)
+	res, err := s2.Restore(context.Background(), fresh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 {
-		t.Errorf("restored %d cookies, want 2 (sid, persist)", n)
+	if res.Put != 2 {
+		t.Errorf("restored %d cookies, want 2 (sid, persist)", res.Put)
 	}
 	got := map[string]string{}
 	for _, c := range fresh.cookies {
@@ -131,6 +136,15 @@ func TestRestoreNewerWins(t *testing.T) {
 	}
 	pers := func(name, value string) string {
 		return `{"name":"` + name + `","value":"` + value + `","domain":"a.example","path":"/","session":false,"expires":` + future + `}`
+	}
+	// part is a persistent partitioned cookie, its key's fields in either order.
+	part := func(name, value string, swapped bool) string {
+		key := `{"topLevelSite":"https://top.example","hasCrossSiteAncestor":false}`
+		if swapped {
+			key = `{"hasCrossSiteAncestor":false,"topLevelSite":"https://top.example"}`
+		}
+		return `{"name":"` + name + `","value":"` + value + `","domain":"a.example","path":"/","session":false,"expires":` + future +
+			`,"secure":true,"partitionKey":` + key + `}`
 	}
 	tests := []struct {
 		name     string
@@ -164,6 +178,31 @@ func TestRestoreNewerWins(t *testing.T) {
 			name:    "graceful: session cookies come back whatever the database's time",
 			dbNewer: true, snapshot: []string{sess("sid", "s")},
 			want: map[string]string{"sid": "s"}, sets: 1,
+		},
+		{
+			name:     "hard kill: a persistent cookie deleted before the snapshot (a logout) is removed",
+			snapshot: []string{sess("sid", "s")}, profile: []string{pers("auth", "a"), pers("other", "o")},
+			want: map[string]string{"sid": "s"}, sets: 2, // sid back, then one call removing both
+		},
+		{
+			name:     "hard kill: a partitioned cookie deleted before the snapshot is removed from its partition",
+			snapshot: []string{pers("auth", "a")}, profile: []string{pers("auth", "a"), part("auth", "p", false)},
+			want: map[string]string{"auth": "a"}, sets: 1,
+		},
+		{
+			name:     "hard kill: a partitioned cookie the snapshot has, keys in another order, stays",
+			snapshot: []string{part("p", "v", false)}, profile: []string{part("p", "v", true)},
+			want: map[string]string{"p partitioned": "v"},
+		},
+		{
+			name:     "hard kill: the browser's own session cookies are never removed",
+			snapshot: []string{pers("auth", "a")}, profile: []string{pers("auth", "a"), sess("fresh", "f")},
+			want: map[string]string{"auth": "a", "fresh": "f"},
+		},
+		{
+			name:    "graceful: a persistent cookie set after the snapshot stays",
+			dbNewer: true, snapshot: []string{sess("sid", "s")}, profile: []string{pers("auth", "a")},
+			want: map[string]string{"auth": "a", "sid": "s"}, sets: 1,
 		},
 		{
 			name:     "a cookie the browser already has exactly is not set again",
@@ -203,9 +242,13 @@ func TestRestoreNewerWins(t *testing.T) {
 			if _, err := s.Restore(context.Background(), j); err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]string{}
+			got := map[string]string{} // name (+" partitioned") → value
 			for _, c := range j.cookies {
-				got[c.str("name")] = c.str("value")
+				name := c.str("name")
+				if _, ok := c["partitionKey"]; ok {
+					name += " partitioned"
+				}
+				got[name] = c.str("value")
 			}
 			if !maps.Equal(got, tt.want) {
 				t.Errorf("browser has %v, want %v", got, tt.want)
@@ -269,9 +312,9 @@ func TestCorruptSnapshotSetAside(t *testing.T) {
 		if err := os.WriteFile(s.Path(), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		n, err := s.Restore(context.Background(), &jar{})
-		if err != nil || n != 0 {
-			t.Errorf("%q: restore = %d, %v; want 0, nil", body, n, err)
+		res, err := s.Restore(context.Background(), &jar{})
+		if err != nil || res != (Restored{}) {
+			t.Errorf("%q: restore = %+v, %v; want nothing, nil", body, res, err)
 		}
 		if _, err := os.Stat(s.Path()); !os.IsNotExist(err) {
 			t.Errorf("%q: corrupt snapshot still in place", body)
@@ -287,8 +330,8 @@ func TestCorruptSnapshotSetAside(t *testing.T) {
 
 func TestNoSnapshotIsFine(t *testing.T) {
 	s, _ := newStore(t)
-	if n, err := s.Restore(context.Background(), &jar{}); n != 0 || err != nil {
-		t.Errorf("restore without a file: %d %v", n, err)
+	if res, err := s.Restore(context.Background(), &jar{}); res != (Restored{}) || err != nil {
+		t.Errorf("restore without a file: %+v %v", res, err)
 	}
 }
 
