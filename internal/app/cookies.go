@@ -38,13 +38,12 @@ func (s *scry) startCookies(ctx context.Context) error {
 		// snapshot out of reach of the next one.
 		s.cookies.KeepCopy("unrestored", err)
 	} else if res.Put > 0 || res.Removed > 0 {
-		saved, _ := s.cookies.Stats()
-		var db string
-		if w := s.cookies.DatabaseWritten(); !w.IsZero() {
-			db = w.UTC().Format(time.RFC3339)
+		newer := "profile"
+		if res.SnapshotNewer {
+			newer = "snapshot"
 		}
-		log.Info("cookies restored", "count", res.Put, "removed", res.Removed,
-			"saved", saved.UTC().Format(time.RFC3339), "profile_db_written", db)
+		log.Info("cookies restored", "count", res.Put, "removed", res.Removed, "newer", newer,
+			"saved", res.Saved.UTC().Format(time.RFC3339))
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +23,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/profile"
@@ -139,7 +142,26 @@ func (c Cookie) expired(now time.Time) bool {
 type snapshotFile struct {
 	Version int       `json:"version"`
 	Saved   time.Time `json:"saved"`
-	Cookies []Cookie  `json:"cookies"`
+	// Database is the profile's cookie database as it was on disk just
+	// before the cookies were read; nil in a snapshot from a scry that
+	// did not record it.
+	Database *[]dbFile `json:"database,omitempty"`
+	Cookies  []Cookie  `json:"cookies"`
+}
+
+// dbFile is one of the cookie database's files as stat(2) and its SQLite
+// header describe it. Only equality matters: nothing here is compared
+// with a clock.
+type dbFile struct {
+	Name  string `json:"name"`
+	Size  int64  `json:"size"`
+	MTime int64  `json:"mtime_ns"`
+	Inode uint64 `json:"inode,omitempty"`
+	// Changes is the SQLite header's file change counter, which every
+	// commit in rollback-journal mode (Chromium's) increments: it tells
+	// two commits apart when a coarse mtime and an unchanged size (the
+	// database grows by pages) do not.
+	Changes uint32 `json:"changes,omitempty"`
 }
 
 // Store reads and writes the snapshot file.
@@ -150,9 +172,10 @@ type Store struct {
 	uid  int // owner of the file when scry runs as root; -1 keeps scry's
 	gid  int
 
-	// dbWritten is when the profile's cookie database last changed on
-	// disk before this Chromium opened it (zero: no database).
-	dbWritten time.Time
+	// dbAtStart is the profile's cookie database before this Chromium
+	// opened it; noted says NoteDatabase recorded it.
+	dbAtStart []dbFile
+	noted     bool
 
 	mu       sync.Mutex
 	lastHash [32]byte
@@ -173,21 +196,54 @@ var databaseFiles = []string{
 	"Default/Network/Cookies", "Default/Network/Cookies-journal", "Default/Network/Cookies-wal",
 }
 
-// NoteDatabase records when the profile's cookie database last changed on
-// disk, for Restore to tell which of it and the snapshot is newer. Call it
-// before Chromium starts: Chromium writes the database as it opens it.
+// NoteDatabase records the profile's cookie database as it is on disk,
+// for Restore to tell whether it changed after the snapshot was taken.
+// Call it before Chromium starts: Chromium writes the database as it
+// opens it.
 func (s *Store) NoteDatabase() {
-	var last time.Time
-	for _, f := range databaseFiles {
-		if fi, err := os.Stat(filepath.Join(s.dir, f)); err == nil && fi.ModTime().After(last) {
-			last = fi.ModTime()
-		}
-	}
-	s.dbWritten = last
+	s.dbAtStart, s.noted = statDatabase(s.dir), true
 }
 
-// DatabaseWritten is what NoteDatabase found (zero: no database).
-func (s *Store) DatabaseWritten() time.Time { return s.dbWritten }
+// statDatabase describes the cookie database files that exist in the
+// profile in dir.
+func statDatabase(dir string) []dbFile {
+	files := []dbFile{}
+	for _, name := range databaseFiles {
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		f := dbFile{Name: name, Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			f.Inode = st.Ino
+		}
+		f.Changes = sqliteChangeCounter(p)
+		files = append(files, f)
+	}
+	return files
+}
+
+// sqliteChangeCounter reads the file change counter (big-endian, offset
+// 24) of the SQLite database at path; 0 if it is not one (a journal).
+func sqliteChangeCounter(path string) uint32 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var h [28]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil || string(h[:16]) != "SQLite format 3\x00" {
+		return 0
+	}
+	return binary.BigEndian.Uint32(h[24:28])
+}
+
+// databaseUnchanged reports whether the database is now as it was
+// recorded in a snapshot.
+func databaseUnchanged(recorded *[]dbFile, now []dbFile) bool {
+	return recorded != nil && slices.Equal(*recorded, now)
+}
 
 // Path is the snapshot file.
 func (s *Store) Path() string { return s.path }
@@ -213,6 +269,15 @@ func getCookies(ctx context.Context, c Caller) ([]Cookie, error) {
 // Snapshot reads the browser's cookies and writes them if they changed
 // since the last write. It reports whether it wrote.
 func (s *Store) Snapshot(ctx context.Context, c Caller) (bool, error) {
+	return s.snapshot(ctx, c, false)
+}
+
+// snapshot is Snapshot; force writes even an unchanged jar.
+func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error) {
+	// The database first: if it is the same at the next start, Chromium
+	// committed nothing after this point, so the cookies read below are
+	// at least as new as it.
+	db := statDatabase(s.dir)
 	sess, err := getCookies(ctx, c)
 	if err != nil {
 		return false, fmt.Errorf("snapshot cookies: %w", err)
@@ -225,11 +290,11 @@ func (s *Store) Snapshot(ctx context.Context, c Caller) (bool, error) {
 	h := sha256.Sum256(canon)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if h == s.lastHash {
+	if h == s.lastHash && !force {
 		return false, nil
 	}
 	now := time.Now().UTC()
-	data, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: now, Cookies: sess}, "", " ")
+	data, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: now, Database: &db, Cookies: sess}, "", " ")
 	if err != nil {
 		return false, err
 	}
@@ -246,25 +311,33 @@ func (s *Store) Snapshot(ctx context.Context, c Caller) (bool, error) {
 // Restore puts the snapshot's cookies back into the browser where they are
 // newer than what the profile gave it. Chromium commits every pending
 // change to its cookie database at once (about every 30 s, and at a clean
-// close), so the database is complete up to its last write; the snapshot
-// is complete up to its own time. Whichever was written last holds the
-// newer jar:
+// close), so the database is complete up to its last commit; the snapshot
+// is complete up to the moment its cookies were read. Each snapshot
+// records the database's files (size, mtime, inode, SQLite change
+// counter) just before that read, and NoteDatabase records them again
+// before Chromium starts. No clock is compared, so coarse mtimes and a
+// network filesystem's clock skew cannot pick the wrong side:
 //
-//   - snapshot newer (a hard kill since the database's last commit): its
-//     cookies win, replacing a value the profile has older, putting back
-//     persistent cookies the profile lost, and removing persistent
-//     cookies the profile still has but the snapshot does not (deleted
-//     before the snapshot, by a logout say: the stale database would
-//     resurrect them);
-//   - profile newer (a graceful close, or Chromium flushed after the last
+//   - database unchanged since the snapshot (a hard kill before Chromium's
+//     next commit): the snapshot is newer, and its cookies win, replacing
+//     a value the profile has older, putting back persistent cookies the
+//     profile lost, and removing persistent cookies the profile still has
+//     but the snapshot does not (deleted before the snapshot, by a logout
+//     say: the stale database would resurrect them);
+//   - database changed (a graceful close, or Chromium committed after the
 //     snapshot): the profile's cookies win, and a persistent cookie it no
 //     longer has was deleted or expired after the snapshot, so it stays
-//     gone.
+//     gone. A snapshot from a scry that did not record the database, or a
+//     Store whose NoteDatabase was not called, takes this side too.
 //
 // Session cookies never reach the database: any the browser lacks are put
 // back either way, and the browser's own are never removed. Unexpired
 // cookies only; one the browser already has exactly is left alone. A
 // snapshot that cannot be read is logged and moved aside, never fatal.
+//
+// When Restore changed the browser, it snapshots at once: the changes are
+// not in the database until Chromium's next commit, and the next start
+// must be able to tell.
 func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -291,7 +364,9 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 	for _, ck := range have {
 		live[ck.key()] = ck
 	}
-	profileNewer := s.dbWritten.After(snap.Saved)
+	res.Saved = snap.Saved
+	res.SnapshotNewer = s.noted && databaseUnchanged(snap.Database, s.dbAtStart)
+	profileNewer := !res.SnapshotNewer
 	var params []map[string]json.RawMessage
 	now := time.Now()
 	inSnapshot := map[string]bool{} // unexpired cookies only
@@ -317,6 +392,12 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 	}
 	res.Put = len(params) - s.setCookies(ctx, c, "unrestored", params)
 	res.Removed = len(removals) - s.setCookies(ctx, c, "unremoved", removals)
+	if res.Put > 0 || res.Removed > 0 {
+		if _, err := s.snapshot(ctx, c, true); err != nil {
+			s.log.Warn("cookie snapshot after the restore failed; a hard kill before the next one may bring back older cookies", "err", err)
+		}
+		return res, nil
+	}
 	// What is in the browser now is what the file says: no rewrite until
 	// it changes.
 	if canon, err := json.Marshal(sortedCopy(snap.Cookies)); err == nil {
@@ -331,6 +412,10 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 type Restored struct {
 	Put     int // cookies set from the snapshot
 	Removed int // persistent cookies removed because the newer snapshot lacks them
+	// SnapshotNewer says the profile's cookie database had not changed
+	// since the snapshot, so the snapshot's persistent cookies won.
+	SnapshotNewer bool
+	Saved         time.Time // when the snapshot was taken, by scry's clock (for logs)
 }
 
 // setCookies sets cookies in one Storage.setCookies call and returns how

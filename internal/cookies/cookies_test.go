@@ -2,6 +2,7 @@ package cookies
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -100,6 +101,7 @@ func TestRestore(t *testing.T) {
 	}
 	fresh := &jar{}
 	s2 := New(filepath.Dir(filepath.Dir(s.Path())), s.log, -1, -1)
+	s2.NoteDatabase() // no database yet: the snapshot is newer
 	res, err := s2.Restore(context.Background(), fresh)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +130,8 @@ func TestRestore(t *testing.T) {
 }
 
 // Restore keeps whichever of the profile's cookie database and the
-// snapshot was written last.
+// snapshot was written last: the snapshot if the database has not changed
+// since it was taken.
 func TestRestoreNewerWins(t *testing.T) {
 	future := itoa(time.Now().Add(time.Hour).Unix())
 	sess := func(name, value string) string {
@@ -148,7 +151,7 @@ func TestRestoreNewerWins(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		dbNewer  bool     // the cookie database was written after the snapshot
+		dbNewer  bool     // Chromium committed its cookie database after the snapshot
 		snapshot []string // the jar when the snapshot was taken
 		profile  []string // what the new browser has from the profile
 		want     map[string]string
@@ -213,26 +216,19 @@ func TestRestoreNewerWins(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, dir := newStore(t)
-			db := filepath.Join(dir, "Default", "Cookies")
-			if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(db, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			snapAt := time.Now().Add(-time.Minute)
-			dbAt := snapAt.Add(-30 * time.Second)
+			at := time.Now().Add(-time.Minute).Truncate(time.Second)
+			writeDB(t, dir, "Default/Cookies", 7, at)
+			recorded := statDatabase(dir)
 			if tt.dbNewer {
-				dbAt = snapAt.Add(time.Second)
-			}
-			if err := os.Chtimes(db, dbAt, dbAt); err != nil {
-				t.Fatal(err)
+				// The hardest commit to see: same size, and an mtime
+				// in the same coarse second.
+				writeDB(t, dir, "Default/Cookies", 8, at)
 			}
 			var snap []Cookie
 			for _, c := range tt.snapshot {
 				snap = append(snap, cookie(t, c))
 			}
-			writeSnapshot(t, s.Path(), snapAt, snap)
+			writeSnapshot(t, s.Path(), at.Add(time.Second), &recorded, snap)
 
 			j := &jar{}
 			for _, c := range tt.profile {
@@ -260,10 +256,11 @@ func TestRestoreNewerWins(t *testing.T) {
 	}
 }
 
-// writeSnapshot writes a snapshot file as Snapshot would have at saved.
-func writeSnapshot(t *testing.T, path string, saved time.Time, cs []Cookie) {
+// writeSnapshot writes a snapshot file as Snapshot would have at saved,
+// with the cookie database as db records it.
+func writeSnapshot(t *testing.T, path string, saved time.Time, db *[]dbFile, cs []Cookie) {
 	t.Helper()
-	b, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: saved.UTC(), Cookies: cs}, "", " ")
+	b, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: saved.UTC(), Database: db, Cookies: cs}, "", " ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,29 +272,208 @@ func writeSnapshot(t *testing.T, path string, saved time.Time, cs []Cookie) {
 	}
 }
 
-func TestNoteDatabaseTakesTheLatestFile(t *testing.T) {
+// writeDB writes a 4 KiB SQLite database header with the given change
+// counter at name in the profile dir and sets its mtime to at, as a
+// commit by Chromium would leave it (rewritten in place: same inode).
+func writeDB(t *testing.T, dir, name string, changes uint32, at time.Time) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4096)
+	copy(b, "SQLite format 3\x00")
+	binary.BigEndian.PutUint32(b[24:], changes)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStatDatabase(t *testing.T) {
+	dir := t.TempDir()
+	if got := statDatabase(dir); got == nil || len(got) != 0 {
+		t.Errorf("no database: %#v, want an empty list (not nil: nil means not recorded)", got)
+	}
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeDB(t, dir, "Default/Cookies", 42, at)
+	journal := filepath.Join(dir, "Default", "Cookies-journal")
+	if err := os.WriteFile(journal, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := statDatabase(dir)
+	if len(got) != 2 || got[0].Name != "Default/Cookies" || got[1].Name != "Default/Cookies-journal" {
+		t.Fatalf("files %#v, want the database and its journal", got)
+	}
+	if got[0].Changes != 42 || got[0].Size != 4096 || got[0].MTime != at.UnixNano() || got[0].Inode == 0 {
+		t.Errorf("database %+v, want 42 changes, 4096 bytes, mtime %d, an inode", got[0], at.UnixNano())
+	}
+	if got[1].Changes != 0 {
+		t.Errorf("journal has a change counter: %+v", got[1])
+	}
+}
+
+// Which side wins depends on whether the database changed after the
+// snapshot, never on scry's clock against the filesystem's.
+func TestRestoreComparesNoClocks(t *testing.T) {
+	future := itoa(time.Now().Add(time.Hour).Unix())
+	rotated := `{"name":"auth","value":"rotated","domain":"a.example","path":"/","session":false,"expires":` + future + `}`
+	stale := `{"name":"auth","value":"stale","domain":"a.example","path":"/","session":false,"expires":` + future + `}`
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	tests := []struct {
+		name   string
+		saved  time.Time                      // scry's clock when it wrote the snapshot
+		record bool                           // the snapshot records the database
+		change func(t *testing.T, dir string) // what happens to the database after the snapshot
+		note   bool                           // NoteDatabase is called
+		want   string
+	}{
+		{
+			name:  "a commit 0.5 s after the snapshot, same coarse mtime and size: the profile wins",
+			saved: at.Add(500 * time.Millisecond), record: true, note: true,
+			change: func(t *testing.T, dir string) { writeDB(t, dir, "Default/Cookies", 8, at) },
+			want:   "stale",
+		},
+		{
+			name:  "scry's clock a minute ahead, a commit after the snapshot: the profile wins",
+			saved: at.Add(time.Minute), record: true, note: true,
+			change: func(t *testing.T, dir string) { writeDB(t, dir, "Default/Cookies", 8, at.Add(time.Second)) },
+			want:   "stale",
+		},
+		{
+			name:  "scry's clock a minute behind the file server's, no commit since: the snapshot wins",
+			saved: at.Add(-time.Minute), record: true, note: true,
+			want: "rotated",
+		},
+		{
+			name:  "only the journal changed: the profile wins",
+			saved: at.Add(time.Minute), record: true, note: true,
+			change: func(t *testing.T, dir string) {
+				if err := os.WriteFile(filepath.Join(dir, "Default", "Cookies-journal"), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "stale",
+		},
+		{
+			name:  "a snapshot that did not record the database: the profile wins",
+			saved: at.Add(time.Minute), note: true,
+			want: "stale",
+		},
+		{
+			name:  "NoteDatabase not called: the profile wins",
+			saved: at.Add(time.Minute), record: true,
+			want: "stale",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, dir := newStore(t)
+			writeDB(t, dir, "Default/Cookies", 7, at)
+			var recorded *[]dbFile
+			if tt.record {
+				db := statDatabase(dir)
+				recorded = &db
+			}
+			writeSnapshot(t, s.Path(), tt.saved, recorded, []Cookie{cookie(t, rotated)})
+			if tt.change != nil {
+				tt.change(t, dir)
+			}
+			if tt.note {
+				s.NoteDatabase()
+			}
+			j := &jar{cookies: []Cookie{cookie(t, stale)}}
+			if _, err := s.Restore(context.Background(), j); err != nil {
+				t.Fatal(err)
+			}
+			if len(j.cookies) != 1 || j.cookies[0].str("value") != tt.want {
+				t.Errorf("browser has %v, want auth=%s", j.cookies, tt.want)
+			}
+		})
+	}
+}
+
+// The database is described before the cookies are read: a commit that
+// lands while Storage.getCookies runs may hold changes newer than what it
+// returned, so the next start must see the database as changed.
+func TestSnapshotRecordsTheDatabaseBeforeReading(t *testing.T) {
 	s, dir := newStore(t)
-	s.NoteDatabase()
-	if !s.dbWritten.IsZero() {
-		t.Errorf("no database, but written at %v", s.dbWritten)
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeDB(t, dir, "Default/Cookies", 7, at)
+	before := statDatabase(dir)
+	j := &committingJar{jar: jar{cookies: []Cookie{cookie(t, `{"name":"sid","value":"1","domain":"a.example","path":"/","session":true,"expires":-1}`)}},
+		commit: func() { writeDB(t, dir, "Default/Cookies", 8, at.Add(time.Second)) }}
+	if _, err := s.Snapshot(context.Background(), j); err != nil {
+		t.Fatal(err)
 	}
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	for i, f := range []string{"Default/Cookies", "Default/Cookies-journal"} {
-		p := filepath.Join(dir, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		at := base.Add(time.Duration(i) * time.Minute)
-		if err := os.Chtimes(p, at, at); err != nil {
-			t.Fatal(err)
-		}
+	b, err := os.ReadFile(s.Path())
+	if err != nil {
+		t.Fatal(err)
 	}
+	var snap snapshotFile
+	if err := json.Unmarshal(b, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Database == nil || !slices.Equal(*snap.Database, before) {
+		t.Errorf("snapshot records the database as %+v, want it as it was before the read: %+v", snap.Database, before)
+	}
+}
+
+// committingJar is a jar whose Chromium commits its database while
+// Storage.getCookies runs.
+type committingJar struct {
+	jar
+	commit func()
+}
+
+func (j *committingJar) Call(ctx context.Context, method string, params, result any) error {
+	if method == "Storage.getCookies" && j.commit != nil {
+		j.commit()
+		j.commit = nil
+	}
+	return j.jar.Call(ctx, method, params, result)
+}
+
+// A restore's changes reach the database only at Chromium's next commit,
+// and Chromium writes the database as it opens it: a second hard kill
+// before that commit must still find the snapshot newer, so the restore
+// snapshots again at once.
+func TestRestoreThenHardKillAgain(t *testing.T) {
+	future := itoa(time.Now().Add(time.Hour).Unix())
+	rotated := `{"name":"auth","value":"rotated","domain":"a.example","path":"/","session":false,"expires":` + future + `}`
+	stale := `{"name":"auth","value":"stale","domain":"a.example","path":"/","session":false,"expires":` + future + `}`
+	s, dir := newStore(t)
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeDB(t, dir, "Default/Cookies", 7, at)
+	db := statDatabase(dir)
+	writeSnapshot(t, s.Path(), at, &db, []Cookie{cookie(t, rotated)})
+
+	// Second start: the database still says stale; Chromium opens it
+	// (a write) and scry restores the rotated value.
 	s.NoteDatabase()
-	if want := base.Add(time.Minute); !s.dbWritten.Equal(want) {
-		t.Errorf("database written at %v, want %v (the journal's time)", s.dbWritten, want)
+	writeDB(t, dir, "Default/Cookies", 8, at.Add(time.Second))
+	if res, err := s.Restore(context.Background(), &jar{cookies: []Cookie{cookie(t, stale)}}); err != nil || !res.SnapshotNewer || res.Put != 1 {
+		t.Fatalf("second start: %+v, %v; want the snapshot newer and one cookie put back", res, err)
+	}
+	// Hard kill before Chromium commits the restored value. Third start.
+	s3 := New(dir, s.log, -1, -1)
+	s3.NoteDatabase()
+	j := &jar{cookies: []Cookie{cookie(t, stale)}}
+	res, err := s3.Restore(context.Background(), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.SnapshotNewer || len(j.cookies) != 1 || j.cookies[0].str("value") != "rotated" {
+		t.Errorf("third start: %+v, browser has %v; want the snapshot newer and auth=rotated", res, j.cookies)
 	}
 }
 
