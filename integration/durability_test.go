@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -459,83 +460,174 @@ func TestHostOnlyCookiesComeBackHostOnly(t *testing.T) {
 	check("after a graceful restart")
 }
 
-// cookieDBWritten is when the profile's cookie database last changed.
-func cookieDBWritten(dir string) time.Time {
-	var last time.Time
-	for _, f := range []string{"Cookies", "Cookies-journal", "Cookies-wal"} {
-		if fi, err := os.Stat(filepath.Join(dir, "Default", f)); err == nil && fi.ModTime().After(last) {
-			last = fi.ModTime()
-		}
-	}
-	return last
-}
-
-// A persistent cookie rotated after Chromium's last flush of its cookie
-// database, and caught by a snapshot, comes back with its new value after a
-// hard kill: the snapshot is newer than the profile, so it wins.
-func TestRotatedCookieSurvivesHardKill(t *testing.T) {
+// cookieSite sets and reads persistent cookies: /set?n=NAME&v=VALUE sets
+// NAME for an hour (an empty value deletes it, as a logout does) and
+// /seen?n=NAME answers with the value the request carried.
+func cookieSite(t *testing.T) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: "scry_rotated", Value: r.FormValue("v"), Path: "/", MaxAge: 3600})
+		c := &http.Cookie{Name: r.FormValue("n"), Value: r.FormValue("v"), Path: "/", MaxAge: 3600}
+		if c.Value == "" {
+			c.MaxAge = -1
+		}
+		http.SetCookie(w, c)
 		fmt.Fprint(w, `<!doctype html><title>set</title>`)
 	})
 	mux.HandleFunc("/seen", func(w http.ResponseWriter, r *http.Request) {
-		c, _ := r.Cookie("scry_rotated")
-		if c != nil {
+		if c, _ := r.Cookie(r.FormValue("n")); c != nil {
 			fmt.Fprint(w, c.Value)
 		}
 	})
 	site := httptest.NewServer(mux)
 	t.Cleanup(site.Close)
-	visit := func(s *Scry, path string) string {
-		t.Helper()
-		ctx, cancel := attach(t, s)
-		defer cancel()
-		if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+path)); err != nil {
-			t.Fatal(err)
-		}
-		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return txt
-	}
+	return site
+}
 
-	s := Start(t, Options{Env: fastCookies})
-	visit(s, "/set?v=old")
+// visit opens url in a new tab and returns the page's text.
+func visit(t *testing.T, s *Scry, url string) string {
+	t.Helper()
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txt
+}
+
+// cookieDB describes the profile's cookie database: each file's size and
+// mtime and the SQLite header's change counter, which Chromium's every
+// commit bumps.
+func cookieDB(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, f := range []string{"Cookies", "Cookies-journal", "Cookies-wal"} {
+		p := filepath.Join(dir, "Default", f)
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %d %d", f, fi.Size(), fi.ModTime().UnixNano())
+		if h, err := os.ReadFile(p); err == nil && len(h) >= 28 && f == "Cookies" {
+			fmt.Fprintf(&b, " changes %d", binary.BigEndian.Uint32(h[24:28]))
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
+}
+
+// killBeforeCommit has name committed to the profile's cookie database,
+// then runs change (which must change name's cookie and have it
+// snapshotted), then kills everything with SIGKILL. It skips the test if
+// Chromium committed its database again before the kill: then the profile
+// holds the change too, and the restart cannot show that the snapshot
+// brought it back. Chromium commits about 30 s after the first pending
+// change, so the kill, seconds after the change, almost always comes
+// first.
+func killBeforeCommit(t *testing.T, s *Scry, name string, change func()) {
+	t.Helper()
 	// The name is stored in clear (the value is encrypted): once it is in
 	// the file, Chromium has committed the cookie.
-	waitFor(t, 90*time.Second, "Chromium commits the cookie to its database", func() error {
+	waitFor(t, 90*time.Second, "Chromium commits "+name+" to its cookie database", func() error {
 		b, err := os.ReadFile(filepath.Join(s.ProfileDir, "Default", "Cookies"))
 		if err != nil {
 			return err
 		}
-		if !bytes.Contains(b, []byte("scry_rotated")) {
+		if !bytes.Contains(b, []byte(name)) {
 			return fmt.Errorf("not in the database yet")
 		}
 		return nil
 	})
-	rotated := time.Now()
-	visit(s, "/set?v=new")
+	before := cookieDB(t, s.ProfileDir)
+	change()
+	killEverything(t, s)
+	if after := cookieDB(t, s.ProfileDir); after != before {
+		t.Skipf("Chromium committed its cookie database between the change and the kill (%s, then %s): "+
+			"the profile has the change too, so this run cannot show the snapshot bringing it back", before, after)
+	}
+}
+
+// waitSnapshotted waits until the cookie snapshot satisfies ok.
+func waitSnapshotted(t *testing.T, s *Scry, what string, ok func(snapshot string) bool) {
+	t.Helper()
 	path := filepath.Join(s.ProfileDir, ".scry", "cookies.json")
-	waitFor(t, 20*time.Second, "snapshot of the rotated cookie", func() error {
+	waitFor(t, 20*time.Second, what, func() error {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(string(b), `"new"`) {
+		if !ok(string(b)) {
 			return fmt.Errorf("not in the snapshot yet")
 		}
 		return nil
 	})
-	killEverything(t, s)
-	if cookieDBWritten(s.ProfileDir).After(rotated) {
-		t.Log("Chromium flushed the rotated cookie before the kill; this run does not tell the snapshot's value from the profile's")
+}
+
+// restoredFromSnapshot checks that s logged a restore in which the
+// snapshot was newer than the profile, and returns that record.
+func restoredFromSnapshot(t *testing.T, s *Scry) map[string]any {
+	t.Helper()
+	for _, r := range s.Records() {
+		if r["msg"] == "cookies restored" {
+			if r["newer"] != "snapshot" {
+				t.Errorf("the restore took the profile for newer: %v", r)
+			}
+			return r
+		}
 	}
+	t.Errorf("no cookies restored:\n%s", s.Log())
+	return nil
+}
+
+// A persistent cookie rotated after Chromium's last commit of its cookie
+// database, and caught by a snapshot, comes back with its new value after a
+// hard kill: the database is as it was before the snapshot, so the
+// snapshot wins.
+func TestRotatedCookieSurvivesHardKill(t *testing.T) {
+	site := cookieSite(t)
+	s := Start(t, Options{Env: fastCookies})
+	visit(t, s, site.URL+"/set?n=scry_rotated&v=old")
+	killBeforeCommit(t, s, "scry_rotated", func() {
+		visit(t, s, site.URL+"/set?n=scry_rotated&v=new")
+		waitSnapshotted(t, s, "snapshot of the rotated cookie", func(b string) bool { return strings.Contains(b, `"new"`) })
+	})
 
 	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
-	if got := visit(s2, "/seen"); got != "new" {
+	restoredFromSnapshot(t, s2)
+	if got := visit(t, s2, site.URL+"/seen?n=scry_rotated"); got != "new" {
 		t.Errorf("after a hard kill the site got scry_rotated=%q, want the rotated value %q", got, "new")
+	}
+}
+
+// A persistent cookie deleted after Chromium's last commit (a logout), with
+// the deletion caught by a snapshot, stays deleted after a hard kill,
+// though the profile's stale database still has it.
+func TestLogoutSurvivesHardKill(t *testing.T) {
+	site := cookieSite(t)
+	s := Start(t, Options{Env: fastCookies})
+	visit(t, s, site.URL+"/set?n=scry_login&v=yes")
+	killBeforeCommit(t, s, "scry_login", func() {
+		visit(t, s, site.URL+"/set?n=scry_login&v=")
+		// A marker set with the logout proves the snapshot came after it.
+		visit(t, s, site.URL+"/set?n=scry_marker&v=out")
+		waitSnapshotted(t, s, "snapshot after the logout", func(b string) bool {
+			return strings.Contains(b, `"scry_marker"`) && !strings.Contains(b, `"scry_login"`)
+		})
+	})
+
+	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
+	if r := restoredFromSnapshot(t, s2); r != nil && r["removed"] != float64(1) {
+		t.Errorf("the restore removed %v cookies, want 1 (scry_login): %v", r["removed"], r)
+	}
+	if got := visit(t, s2, site.URL+"/seen?n=scry_login"); got != "" {
+		t.Errorf("after a hard kill the logged-out cookie is back: scry_login=%q", got)
+	}
+	if got := visit(t, s2, site.URL+"/seen?n=scry_marker"); got != "out" {
+		t.Errorf("after a hard kill scry_marker=%q, want %q", got, "out")
 	}
 }
 
