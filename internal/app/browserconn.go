@@ -12,6 +12,11 @@ import (
 	"github.com/dataplanelabs/scry/internal/cookies"
 )
 
+// watchTimeout bounds subscribing a connection to target events. It is
+// the watch's own: the caller that happened to trigger it (a /readyz
+// probe with a 3 s budget, say) never cuts it short.
+const watchTimeout = 10 * time.Second
+
 // browserConn is scry's own persistent CDP connection to the browser
 // target, redialled when it drops. One connection serves every internal
 // need (cookie snapshots, readiness, navigation events) instead of one
@@ -20,38 +25,58 @@ type browserConn struct {
 	addr string
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	conn    *cdp.Conn
-	nav     chan struct{} // non-nil once Navigations was called
-	watched *cdp.Conn     // the connection nav is fed from
+	mu       sync.Mutex
+	conn     *cdp.Conn
+	nav      chan struct{} // non-nil once Navigations was called
+	watched  *cdp.Conn     // the connection subscribed to target events
+	watching *watch        // the subscription in progress, if any
+	warned   *cdp.Conn     // the connection whose failed subscription was logged
 
 	urlMu sync.Mutex
 	urls  map[string]string // target id → URL, for the targets seen
 }
 
-// Get returns a live connection, dialling a new one if needed.
+// watch is one subscription attempt; done is closed when it ends.
+type watch struct {
+	conn *cdp.Conn
+	done chan struct{}
+}
+
+// Get returns a live connection, dialling a new one if needed. Once
+// Navigations was called it also makes sure the connection is subscribed
+// to target events, retrying a subscription that failed; it waits for the
+// subscription no longer than ctx allows, and the subscription carries on
+// without it.
 func (b *browserConn) Get(ctx context.Context) (*cdp.Conn, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.conn != nil {
 		select {
 		case <-b.conn.Done():
 			b.conn = nil
 		default:
-			return b.conn, nil
 		}
 	}
-	v, err := cdp.GetVersion(ctx, &http.Client{Timeout: 5 * time.Second}, b.addr)
-	if err != nil {
-		return nil, err
+	if b.conn == nil {
+		v, err := cdp.GetVersion(ctx, &http.Client{Timeout: 5 * time.Second}, b.addr)
+		if err != nil {
+			b.mu.Unlock()
+			return nil, err
+		}
+		c, err := cdp.Dial(ctx, v.WebSocketDebuggerURL)
+		if err != nil {
+			b.mu.Unlock()
+			return nil, err
+		}
+		b.conn = c
 	}
-	c, err := cdp.Dial(ctx, v.WebSocketDebuggerURL)
-	if err != nil {
-		return nil, err
-	}
-	b.conn = c
-	if b.nav != nil {
-		b.watch(ctx, c)
+	c := b.conn
+	w := b.startWatch(c)
+	b.mu.Unlock()
+	if w != nil {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+		}
 	}
 	return c, nil
 }
@@ -65,27 +90,57 @@ func (b *browserConn) Navigations() <-chan struct{} {
 	if b.nav == nil {
 		b.nav = make(chan struct{}, 1)
 	}
-	if b.conn != nil && b.watched != b.conn {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		b.watch(ctx, b.conn)
+	if b.conn != nil {
+		b.startWatch(b.conn)
 	}
 	return b.nav
 }
 
-// watch subscribes to target discovery on c: Chromium then reports every
-// target with Target.targetCreated and each URL or title change with
-// Target.targetInfoChanged. Called with b.mu held.
-func (b *browserConn) watch(ctx context.Context, c *cdp.Conn) {
-	b.watched = c
+// startWatch subscribes c to target discovery, unless it is subscribed
+// already or nobody asked for navigations: Chromium then reports every
+// target with Target.targetCreated and its changes with
+// Target.targetInfoChanged. It returns the attempt in progress (nil if
+// none is needed). Called with b.mu held; the call itself runs without it.
+func (b *browserConn) startWatch(c *cdp.Conn) *watch {
+	if b.nav == nil || b.watched == c {
+		return nil
+	}
+	if b.watching != nil && b.watching.conn == c {
+		return b.watching
+	}
+	w := &watch{conn: c, done: make(chan struct{})}
+	b.watching = w
 	nav := b.nav
 	b.urlMu.Lock()
 	b.urls = map[string]string{}
 	b.urlMu.Unlock()
 	c.OnEvent(func(method string, params json.RawMessage) { b.onEvent(nav, method, params) })
-	if err := c.Call(ctx, "Target.setDiscoverTargets", map[string]any{"discover": true}, nil); err != nil && b.log != nil {
-		b.log.Warn("cannot watch navigations; cookies are snapshotted only every SESSION_COOKIE_INTERVAL", "err", err)
-	}
+	go func() {
+		defer close(w.done)
+		ctx, cancel := context.WithTimeout(context.Background(), watchTimeout)
+		err := c.Call(ctx, "Target.setDiscoverTargets", map[string]any{"discover": true}, nil)
+		cancel()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.watching == w {
+			b.watching = nil
+		}
+		if err == nil {
+			b.watched = c
+			return
+		}
+		if b.log == nil {
+			return
+		}
+		// Retried at the next Get; said once per connection.
+		if b.warned != c {
+			b.warned = c
+			b.log.Warn("cannot watch navigations; will retry, and cookies are snapshotted every SESSION_COOKIE_INTERVAL meanwhile", "err", err)
+		} else {
+			b.log.Debug("cannot watch navigations", "err", err)
+		}
+	}()
+	return w
 }
 
 // onEvent runs on the connection's reader: it never blocks.
