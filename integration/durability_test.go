@@ -659,3 +659,47 @@ func TestLoginSnapshottedAfterNavigation(t *testing.T) {
 	seen := status(t, s2, site.URL)
 	wantSeen(t, "SIGKILL of everything soon after the login", seen, "persist", "sid", "hsid", "logged_in")
 }
+
+// A login form that posts to its own URL (no redirect, the same URL
+// before and after) still gets its cookies snapshotted a second later,
+// with the periodic snapshot an hour away: Chromium reports the committed
+// navigation with Target.targetInfoChanged even when the URL is the same.
+func TestSelfPostingLoginSnapshotted(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/signin", func(w http.ResponseWriter, r *http.Request) {
+		title := "form"
+		if r.Method == http.MethodPost {
+			http.SetCookie(w, &http.Cookie{Name: "scry_self", Value: "in", Path: "/"})
+			title = "posted"
+		} else {
+			http.SetCookie(w, &http.Cookie{Name: "scry_form", Value: "1", Path: "/"})
+		}
+		fmt.Fprintf(w, `<!doctype html><title>%s</title><form method="post" action="/signin"><button id="go">sign in</button></form>`, title)
+	})
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	s := Start(t, Options{Env: map[string]string{"SESSION_COOKIE_INTERVAL": "1h"}})
+	ctx, cancel := attach(t, s)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL+"/signin")); err != nil {
+		t.Fatal(err)
+	}
+	// The navigation to the form is snapshotted first (the form sets a
+	// cookie of its own), so the snapshot awaited below can only come
+	// from the post.
+	waitSnapshotted(t, s, "snapshot after the form loaded", func(b string) bool { return strings.Contains(b, `"scry_form"`) })
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("go").click(), true`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "form posted", func() error {
+		title, err := chromedp.Run(ctx, chromedp.Title())
+		if err != nil {
+			return err
+		}
+		if title != "posted" {
+			return fmt.Errorf("title %q", title)
+		}
+		return nil
+	})
+	waitSnapshotted(t, s, "snapshot of the cookie the post set", func(b string) bool { return strings.Contains(b, `"scry_self"`) })
+}

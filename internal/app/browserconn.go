@@ -31,9 +31,6 @@ type browserConn struct {
 	watched  *cdp.Conn     // the connection subscribed to target events
 	watching *watch        // the subscription in progress, if any
 	warned   *cdp.Conn     // the connection whose failed subscription was logged
-
-	urlMu sync.Mutex
-	urls  map[string]string // target id → URL, for the targets seen
 }
 
 // watch is one subscription attempt; done is closed when it ends.
@@ -82,8 +79,8 @@ func (b *browserConn) Get(ctx context.Context) (*cdp.Conn, error) {
 }
 
 // Navigations returns a channel that gets a value (coalesced, never
-// blocking the connection) whenever a page or frame's URL changes, on this
-// connection and every later one.
+// blocking the connection) whenever Chromium reports a page or frame's
+// target info changed, on this connection and every later one.
 func (b *browserConn) Navigations() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -111,10 +108,7 @@ func (b *browserConn) startWatch(c *cdp.Conn) *watch {
 	w := &watch{conn: c, done: make(chan struct{})}
 	b.watching = w
 	nav := b.nav
-	b.urlMu.Lock()
-	b.urls = map[string]string{}
-	b.urlMu.Unlock()
-	c.OnEvent(func(method string, params json.RawMessage) { b.onEvent(nav, method, params) })
+	c.OnEvent(func(method string, params json.RawMessage) { nudgeOnTargetChange(nav, method, params) })
 	go func() {
 		defer close(w.done)
 		ctx, cancel := context.WithTimeout(context.Background(), watchTimeout)
@@ -143,40 +137,31 @@ func (b *browserConn) startWatch(c *cdp.Conn) *watch {
 	return w
 }
 
-// onEvent runs on the connection's reader: it never blocks.
-func (b *browserConn) onEvent(nav chan struct{}, method string, params json.RawMessage) {
+// nudgeOnTargetChange runs on the connection's reader: it never blocks.
+// Chromium 156 sends Target.targetInfoChanged for a page or frame when a
+// navigation commits (a new URL, a reload, a form posted to its own URL,
+// a fragment or pushState change) and when a client attaches or detaches;
+// not for a title change, the end of a load, or a fetch. Any of them can
+// follow a login, so each nudges: the snapshot waits for the page to
+// settle and writes only when the cookies changed.
+func nudgeOnTargetChange(nav chan struct{}, method string, params json.RawMessage) {
+	if method != "Target.targetInfoChanged" {
+		return
+	}
 	var p struct {
-		TargetID   string `json:"targetId"`
 		TargetInfo struct {
-			TargetID string `json:"targetId"`
-			Type     string `json:"type"`
-			URL      string `json:"url"`
+			Type string `json:"type"`
 		} `json:"targetInfo"`
 	}
 	if json.Unmarshal(params, &p) != nil {
 		return
 	}
-	ti := p.TargetInfo
-	b.urlMu.Lock()
-	defer b.urlMu.Unlock()
-	switch method {
-	case "Target.targetDestroyed":
-		delete(b.urls, p.TargetID)
-		return
-	case "Target.targetCreated", "Target.targetInfoChanged":
-	default:
+	if t := p.TargetInfo.Type; t != "page" && t != "iframe" {
 		return
 	}
-	if ti.Type != "page" && ti.Type != "iframe" {
-		return
-	}
-	old, seen := b.urls[ti.TargetID]
-	b.urls[ti.TargetID] = ti.URL
-	if method == "Target.targetInfoChanged" && (!seen || old != ti.URL) {
-		select {
-		case nav <- struct{}{}:
-		default: // one pending is enough
-		}
+	select {
+	case nav <- struct{}{}:
+	default: // one pending is enough
 	}
 }
 

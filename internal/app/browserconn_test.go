@@ -18,8 +18,9 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Only a page or frame whose URL changed nudges the cookie snapshot; the
-// events' other traffic (titles, workers, new blank tabs) does not.
+// Every change Chromium reports for a page or frame nudges the cookie
+// snapshot, the same URL again included (a reload, a login form posted to
+// its own URL); other targets and other events do not.
 func TestNavigationEvents(t *testing.T) {
 	info := func(id, typ, url string) json.RawMessage {
 		b, _ := json.Marshal(map[string]any{"targetInfo": map[string]any{"targetId": id, "type": typ, "url": url, "title": "t"}})
@@ -31,21 +32,19 @@ func TestNavigationEvents(t *testing.T) {
 		nudge  bool
 	}{
 		{"Target.targetCreated", info("A", "page", "about:blank"), false},
-		{"Target.targetInfoChanged", info("A", "page", "about:blank"), false}, // a title change
 		{"Target.targetInfoChanged", info("A", "page", "https://a.example/login"), true},
-		{"Target.targetInfoChanged", info("A", "page", "https://a.example/home"), true}, // the redirect after it
-		{"Target.targetInfoChanged", info("A", "page", "https://a.example/home"), false},
+		{"Target.targetInfoChanged", info("A", "page", "https://a.example/login"), true}, // the form posted to itself
+		{"Target.targetInfoChanged", info("A", "page", "https://a.example/login"), true}, // a reload
+		{"Target.targetInfoChanged", info("F", "iframe", "https://idp.example/"), true},
 		{"Target.targetInfoChanged", info("W", "service_worker", "https://a.example/sw.js"), false},
-		{"Target.targetInfoChanged", info("F", "iframe", "https://idp.example/"), true}, // not seen created
+		{"Target.targetInfoChanged", info("S", "shared_worker", "https://a.example/w.js"), false},
 		{"Target.targetDestroyed", json.RawMessage(`{"targetId":"A"}`), false},
-		{"Target.targetInfoChanged", info("A", "page", "https://a.example/home"), true}, // a new target under that id
-		{"Target.attachedToTarget", json.RawMessage(`{}`), false},
+		{"Target.attachedToTarget", json.RawMessage(`{"targetInfo":{"type":"page"}}`), false},
 		{"Target.targetInfoChanged", json.RawMessage(`not json`), false},
 	}
-	b := &browserConn{urls: map[string]string{}}
 	nav := make(chan struct{}, 1)
 	for i, st := range steps {
-		b.onEvent(nav, st.method, st.params)
+		nudgeOnTargetChange(nav, st.method, st.params)
 		got := false
 		select {
 		case <-nav:
