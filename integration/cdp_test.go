@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -397,13 +398,14 @@ func TestNewTargetKeepsItsURL(t *testing.T) {
 	t.Cleanup(site.Close)
 	landing := site.URL + "/landing"
 
-	// open asks base for a new page and returns the query the page was
-	// loaded with.
-	open := func(t *testing.T, base, query string, h http.Header) string {
+	// open asks base for a new page at path (/json/new, or anything under
+	// it: Chromium reads both alike) and returns the query the page was
+	// loaded with and the page's webSocketDebuggerUrl.
+	open := func(t *testing.T, base, path, query string, h http.Header) (string, string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/json/new?"+query, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+path+"?"+query, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,11 +418,12 @@ func TestNewTargetKeepsItsURL(t *testing.T) {
 		}
 		var tg struct {
 			ID string `json:"id"`
+			WS string `json:"webSocketDebuggerUrl"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&tg)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || err != nil {
-			t.Fatalf("PUT %s/json/new?%s: %d %v", base, query, resp.StatusCode, err)
+			t.Fatalf("PUT %s%s?%s: %d %v", base, path, query, resp.StatusCode, err)
 		}
 		defer func() {
 			r, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, direct+"/json/close/"+tg.ID, nil)
@@ -430,15 +433,16 @@ func TestNewTargetKeepsItsURL(t *testing.T) {
 		}()
 		select {
 		case got := <-queries:
-			return got
+			return got, tg.WS
 		case <-ctx.Done():
-			t.Fatalf("PUT %s/json/new?%s: the page never loaded", base, query)
-			return ""
+			t.Fatalf("PUT %s%s?%s: the page never loaded", base, path, query)
+			return "", ""
 		}
 	}
 
 	for _, tc := range []struct {
 		name   string
+		path   string // "" means /json/new
 		target string // the /json/new query, before scry's token
 		header http.Header
 		want   string // "" means whatever Chromium makes of it directly
@@ -448,9 +452,12 @@ func TestNewTargetKeepsItsURL(t *testing.T) {
 		{name: "the page's own token", target: landing + "?token=theirs", want: "token=theirs"},
 		{name: "bearer, the page's own token", target: url.QueryEscape(landing + "?z=1&token=theirs"),
 			header: bearer(token), want: "z=1&token=theirs"},
+		{name: "/json/new/ANYTHING, the page's own token", path: "/json/new/x", target: url.QueryEscape(landing + "?z=1&token=theirs"),
+			want: "z=1&token=theirs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want := open(t, direct, tc.target, nil)
+			path := cmp.Or(tc.path, "/json/new")
+			want, _ := open(t, direct, path, tc.target, nil)
 			if tc.want != "" && want != tc.want {
 				t.Fatalf("straight at Chromium the page was loaded with %q, want %q: the test's premise is wrong", want, tc.want)
 			}
@@ -458,8 +465,12 @@ func TestNewTargetKeepsItsURL(t *testing.T) {
 			if tc.header == nil {
 				q += "&token=" + token
 			}
-			if got := open(t, s.CDPURL(), q, tc.header); got != want {
+			got, ws := open(t, s.CDPURL(), path, q, tc.header)
+			if got != want {
 				t.Errorf("through scry the page was loaded with query %q, straight at Chromium with %q", got, want)
+			}
+			if u, err := url.Parse(ws); err != nil || u.Host != strings.TrimPrefix(s.CDPURL(), "http://") || u.Query().Get("token") != token {
+				t.Errorf("through scry %s answered webSocketDebuggerUrl %q, want it on scry's door with the token", path, ws)
 			}
 		})
 	}

@@ -228,16 +228,47 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 	out.Header.Del("Origin")
 	out.Header.Del("Authorization")
 	out.Header.Del("X-Forwarded-Proto")
-	// Only scry's own segment goes, and the rest stays byte for byte:
+	// Only scry's own segments go, and the rest stays byte for byte:
 	// /json/new's query is the URL of the page to open, which Chrome reads
 	// raw. A token parameter that is not scry's (no CDP_TOKEN, or another
 	// value) belongs to that URL and is left alone.
 	if p.cfg.Token != "" {
-		if tok, rest, ok := queryToken(r.URL.Path, r.URL.RawQuery); ok && TokenMatches(p.cfg.Token, tok) {
-			out.URL.RawQuery = rest
-		}
+		out.URL.RawQuery = withoutToken(discoveryCommand(r.URL.EscapedPath()), r.URL.RawQuery, p.cfg.Token)
 	}
 	return out
+}
+
+// withoutToken returns rawQuery without scry's token: every "token=TOKEN"
+// segment, or on /json/new (cmd "new") only the trailing run of them, the
+// ones a client appends (see queryToken). Everything else is unchanged.
+func withoutToken(cmd, rawQuery, token string) string {
+	segs := strings.Split(rawQuery, "&")
+	isToken := func(seg string) bool {
+		v, found := strings.CutPrefix(seg, "token=")
+		if !found {
+			return false
+		}
+		tok, err := url.QueryUnescape(v)
+		return err == nil && TokenMatches(token, tok)
+	}
+	var kept []string
+	if cmd == "new" {
+		n := len(segs)
+		for n > 0 && isToken(segs[n-1]) {
+			n--
+		}
+		kept = segs[:n]
+	} else {
+		for _, seg := range segs {
+			if !isToken(seg) {
+				kept = append(kept, seg)
+			}
+		}
+	}
+	if len(kept) == len(segs) {
+		return rawQuery
+	}
+	return strings.Join(kept, "&")
 }
 
 type cachedAnswer struct {
@@ -246,7 +277,7 @@ type cachedAnswer struct {
 }
 
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	isVersion := r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/json/version"
+	isVersion := r.Method == http.MethodGet && discoveryCommand(r.URL.EscapedPath()) == "version"
 	if c := p.version.Load(); isVersion && c != nil {
 		p.writeDiscovery(w, r, c.header, http.StatusOK, c.body)
 		return
@@ -265,7 +296,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, h := range hopHeaders {
 		resp.Header.Del(h)
 	}
-	if rewritten(r.URL.Path) && resp.StatusCode == http.StatusOK {
+	if rewritten(r.URL.EscapedPath()) && resp.StatusCode == http.StatusOK {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryBody))
 		if err != nil {
 			http.Error(w, "reading chromium's answer failed", http.StatusBadGateway)
@@ -315,43 +346,38 @@ func RequestToken(r *http.Request) string {
 			return strings.TrimSpace(tok)
 		}
 	}
-	tok, _, _ := queryToken(r.URL.Path, r.URL.RawQuery)
-	return tok
+	return queryToken(discoveryCommand(r.URL.EscapedPath()), r.URL.RawQuery)
 }
 
 // queryToken finds scry's token in a raw query: a "token=VALUE" segment
-// between '&'s, the first one. On /json/new the query is the URL of the
-// page to open and may carry a token parameter of its own, so there only
-// the last segment can be scry's, the one a client appends:
+// between '&'s, the first one. On /json/new (cmd "new": Chrome reads
+// /json/new/ANYTHING the same way) the query is the URL of the page to
+// open and may carry a token parameter of its own, so there only the last
+// segment can be scry's, the one a client appends:
 //
 //	/json/new?https://example.com/?token=theirs&token=SCRY
 //
-// It returns the unescaped value and the raw query without that segment,
-// everything else unchanged.
-func queryToken(path, rawQuery string) (tok, rest string, ok bool) {
+// It returns the unescaped value, "" if there is none.
+func queryToken(cmd, rawQuery string) string {
 	if rawQuery == "" {
-		return "", rawQuery, false
+		return ""
 	}
 	segs := strings.Split(rawQuery, "&")
-	candidates := segs
-	first := 0
-	if strings.TrimSuffix(path, "/") == "/json/new" {
-		first = len(segs) - 1
-		candidates = segs[first:]
+	if cmd == "new" {
+		segs = segs[len(segs)-1:]
 	}
-	for i, seg := range candidates {
+	for _, seg := range segs {
 		v, found := strings.CutPrefix(seg, "token=")
 		if !found {
 			continue
 		}
 		tok, err := url.QueryUnescape(v)
 		if err != nil {
-			return "", rawQuery, false
+			return ""
 		}
-		i += first
-		return tok, strings.Join(append(segs[:i:i], segs[i+1:]...), "&"), true
+		return tok
 	}
-	return "", rawQuery, false
+	return ""
 }
 
 // TokenMatches compares in constant time; hashing first hides the length.

@@ -60,7 +60,14 @@ func (fc *fakeChrome) serve(w http.ResponseWriter, r *http.Request) {
 
 	ws := "ws://" + r.Host
 	frontend := "/devtools/inspector.html?ws=" + r.Host
-	switch r.URL.Path {
+	// Chrome (156) takes the first segment after /json as the command
+	// and ignores what follows: /json/new/x opens a tab.
+	path := r.URL.Path
+	if rest, ok := strings.CutPrefix(path, "/json/"); ok {
+		cmd, _, _ := strings.Cut(rest, "/")
+		path = "/json/" + cmd
+	}
+	switch path {
 	case "/json/version":
 		writeJSON(w, map[string]string{
 			"Browser":              "Chrome/126.0.6478.126",
@@ -349,6 +356,9 @@ func TestProxyDiscovery(t *testing.T) {
 		{name: "token as lower-case bearer", path: "/json/version", token: "xyz", scheme: "ws",
 			header: http.Header{"Authorization": {"bearer xyz"}}},
 		{name: "stray token without CDP_TOKEN", path: "/json/version", query: "?token=abc", scheme: "ws"},
+		{name: "token twice", path: "/json/list", query: "?token=abc&token=abc", token: "abc", scheme: "ws", frontend: true},
+		{name: "version with a trailing segment", path: "/json/version/x", scheme: "ws"},
+		{name: "list with a trailing segment", path: "/json/list/x", scheme: "ws", frontend: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -413,6 +423,7 @@ func TestProxyNewTarget(t *testing.T) {
 	bearer := http.Header{"Authorization": {"Bearer " + tok}}
 	tests := []struct {
 		name      string
+		path      string // "" means /json/new
 		token     string // Config.Token
 		method    string // "" means PUT
 		query     string
@@ -440,12 +451,21 @@ func TestProxyNewTarget(t *testing.T) {
 			wantCode: http.StatusUnauthorized},
 		{name: "GET reaches chrome as GET", method: http.MethodGet, query: "https://example.com/",
 			wantCode: http.StatusMethodNotAllowed, wantQuery: "https://example.com/"},
+		{name: "scry's token appended twice", token: tok, query: "https://example.com/?a=b&token=" + tok + "&token=" + tok,
+			wantCode: 200, wantQuery: "https://example.com/?a=b"},
+		{name: "only the trailing run of scry's tokens goes", token: tok, query: "https://example.com/?token=" + tok + "&a=b&token=" + tok,
+			wantCode: 200, wantQuery: "https://example.com/?token=" + tok + "&a=b"},
+		{name: "/json/new/ANYTHING is /json/new", path: "/json/new/x", token: tok, query: "https://example.com/?a=b&token=" + tok,
+			wantCode: 200, wantQuery: "https://example.com/?a=b"},
+		{name: "/json/new/: scry's token first is part of the target URL", path: "/json/new/", token: tok, query: "token=" + tok + "&https://example.com/",
+			wantCode: http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Token: tt.token})
 			method := cmp.Or(tt.method, http.MethodPut)
-			req, err := http.NewRequest(method, "http://"+b.addr+"/json/new?"+tt.query, nil)
+			path := cmp.Or(tt.path, "/json/new")
+			req, err := http.NewRequest(method, "http://"+b.addr+path+"?"+tt.query, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -461,7 +481,7 @@ func TestProxyNewTarget(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != tt.wantCode {
-				t.Fatalf("%s /json/new?%s = %d %s, want %d", method, tt.query, resp.StatusCode, body, tt.wantCode)
+				t.Fatalf("%s %s?%s = %d %s, want %d", method, path, tt.query, resp.StatusCode, body, tt.wantCode)
 			}
 			reqs := fc.requests()
 			if tt.wantCode == http.StatusUnauthorized {
@@ -471,8 +491,8 @@ func TestProxyNewTarget(t *testing.T) {
 				return
 			}
 			last := reqs[len(reqs)-1]
-			if last.Method != method || last.URL.Path != "/json/new" || last.URL.RawQuery != tt.wantQuery {
-				t.Errorf("chrome got %s %s?%s, want %s /json/new?%s", last.Method, last.URL.Path, last.URL.RawQuery, method, tt.wantQuery)
+			if last.Method != method || last.URL.Path != path || last.URL.RawQuery != tt.wantQuery {
+				t.Errorf("chrome got %s %s?%s, want %s %s?%s", last.Method, last.URL.Path, last.URL.RawQuery, method, path, tt.wantQuery)
 			}
 			if resp.StatusCode == http.StatusOK {
 				ws, _ := decodeTargets(t, body)[0]["webSocketDebuggerUrl"].(string)
@@ -502,6 +522,9 @@ func TestRequestToken(t *testing.T) {
 		{"/json/new", "https://example.com/?token=theirs", "", ""},
 		{"/json/new", "token=abc&https://example.com/", "", ""},
 		{"/json/new", "https://example.com/?token=theirs&token=abc", "Bearer hdr", "hdr"},
+		{"/json/new/x", "token=abc&https://example.com/", "", ""},
+		{"/json/new/x", "https://example.com/?token=theirs&token=abc", "", "abc"},
+		{"/json/newx", "token=abc&https://example.com/", "", "abc"},
 	}
 	for _, tt := range tests {
 		r := &http.Request{Header: http.Header{}, URL: &url.URL{Path: tt.path, RawQuery: tt.query}}
@@ -510,6 +533,31 @@ func TestRequestToken(t *testing.T) {
 		}
 		if got := RequestToken(r); got != tt.want {
 			t.Errorf("RequestToken(%s?%s, Authorization %q) = %q, want %q", tt.path, tt.query, tt.auth, got, tt.want)
+		}
+	}
+}
+
+func TestWithoutToken(t *testing.T) {
+	const tok = "s3cret"
+	tests := []struct {
+		cmd, query, want string
+	}{
+		{"version", "token=s3cret", ""},
+		{"version", "token=s3cret&token=s3cret", ""},
+		{"list", "x=1&token=s3cret&y=2&token=s3cret", "x=1&y=2"},
+		{"list", "token=other&token=s3cret", "token=other"},
+		{"list", "token=s3cr%65t", ""}, // escaped, still scry's
+		{"", "a=%zz&token=s3cret", "a=%zz"},
+		{"list", "x=1", "x=1"},
+		{"list", "", ""},
+		{"new", "https://e.example/?a=b&token=s3cret&token=s3cret", "https://e.example/?a=b"},
+		{"new", "https://e.example/?token=s3cret&a=b&token=s3cret", "https://e.example/?token=s3cret&a=b"},
+		{"new", "token=s3cret&https://e.example/", "token=s3cret&https://e.example/"},
+		{"new", "https://e.example/?a=b&token=other", "https://e.example/?a=b&token=other"},
+	}
+	for _, tt := range tests {
+		if got := withoutToken(tt.cmd, tt.query, tok); got != tt.want {
+			t.Errorf("withoutToken(%q, %q) = %q, want %q", tt.cmd, tt.query, got, tt.want)
 		}
 	}
 }

@@ -8,10 +8,31 @@ import (
 	"strings"
 )
 
-// rewritten lists the discovery paths whose JSON carries WebSocket URLs.
-func rewritten(path string) bool {
-	switch strings.TrimSuffix(path, "/") {
-	case "/json", "/json/list", "/json/version", "/json/new":
+// discoveryCommand is the command Chrome's DevTools HTTP handler reads
+// from a request's raw (escaped) path, as Chromium 156 does: the first
+// segment after /json, whatever follows it, so /json/new/x is "new" and
+// /json/version/x is "version"; a bare /json is "list". It is "" for
+// anything else: /json/ and /jsonx (which Chrome refuses) and paths that
+// are not discovery at all.
+func discoveryCommand(escapedPath string) string {
+	rest, ok := strings.CutPrefix(escapedPath, "/json")
+	switch {
+	case !ok:
+		return ""
+	case rest == "":
+		return "list"
+	case rest[0] != '/':
+		return ""
+	}
+	cmd, _, _ := strings.Cut(rest[1:], "/")
+	return cmd
+}
+
+// rewritten reports whether the discovery answer to a request for
+// escapedPath is JSON carrying WebSocket URLs.
+func rewritten(escapedPath string) bool {
+	switch discoveryCommand(escapedPath) {
+	case "list", "version", "new":
 		return true
 	}
 	return false

@@ -270,14 +270,25 @@ func TestRewrittenPaths(t *testing.T) {
 		path string
 		want bool
 	}{
+		// As Chromium 156 reads them (checked with curl): the first
+		// segment after /json is the command, the rest is ignored.
 		{"/json", true},
-		{"/json/", true},
+		{"/json/", false}, // "Unknown command: "
 		{"/json/list", true},
 		{"/json/list/", true},
+		{"/json/list/x", true},
 		{"/json/version", true},
+		{"/json/version/x", true},
 		{"/json/new", true},
+		{"/json/new/", true},
+		{"/json/new/anything", true},
+		{"/json/newx", false},  // "Unknown command: newx"
+		{"/json/%6Eew", false}, // the raw path: "Unknown command: %6Eew"
+		{"/jsonx", false},      // "Malformed query"
 		{"/json/protocol", false},
+		{"/json/protocol/x", false},
 		{"/json/activate/AAAA", false},
+		{"/json/close/AAAA", false},
 		{"/devtools/page/AAAA", false},
 		{"/", false},
 	}
