@@ -10,7 +10,7 @@
 //	NOVNC_PORT           6080           Human door: noVNC page and WebSocket bridge.
 //	VNC_PORT             5900           x11vnc, loopback only.
 //	SCREEN               1440x900x24    Xvfb geometry WxHxDEPTH; also the window size.
-//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell (not scry's own CDP and profile flags).
+//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell (not scry's own CDP and profile flags, nor --profile-directory).
 //	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
 //	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated, no wildcards).
 //	NOVNC_ALLOWED_HOSTS  ""             Extra Host names accepted on NOVNC_PORT (comma-separated).
@@ -314,6 +314,15 @@ var ownFlags = []struct{ name, instead string }{
 	{"user-data-dir", "set PROFILE_DIR instead"},
 }
 
+// oneIdentity are the Chromium switches that would pick a profile other
+// than PROFILE_DIR's Default, where scry keeps the cookie snapshots, reads
+// the cookie database and marks the last exit clean: durability would
+// silently stop.
+var oneIdentity = []string{"profile-directory"}
+
+const oneIdentityWhy = "scry keeps one identity per container, the Default profile in PROFILE_DIR " +
+	"(its cookie snapshots and clean-exit marks are made there); for another identity run another scry with its own PROFILE_DIR"
+
 func checkExtraFlags(flags []string) []error {
 	var errs []error
 	for _, f := range flags {
@@ -326,6 +335,11 @@ func checkExtraFlags(flags []string) []error {
 		for _, o := range ownFlags {
 			if name == o.name {
 				errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS: %q: scry sets --%s itself; %s", f, o.name, o.instead))
+			}
+		}
+		for _, o := range oneIdentity {
+			if name == o {
+				errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS: %q: --%s is refused: %s", f, o, oneIdentityWhy))
 			}
 		}
 	}

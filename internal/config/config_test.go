@@ -80,6 +80,11 @@ func TestInvalid(t *testing.T) {
 		{"extra flag: profile", map[string]string{"CHROME_EXTRA_FLAGS": `--user-data-dir="/tmp/other profile"`},
 			[]string{`"--user-data-dir=/tmp/other profile"`, "PROFILE_DIR"}},
 		{"extra flag: bare profile switch", map[string]string{"CHROME_EXTRA_FLAGS": "--user-data-dir"}, []string{"PROFILE_DIR"}},
+		{"extra flag: profile directory", map[string]string{"CHROME_EXTRA_FLAGS": `--lang=en "--profile-directory=Profile 1"`},
+			[]string{"CHROME_EXTRA_FLAGS", `"--profile-directory=Profile 1"`, "PROFILE_DIR", "one identity"}},
+		{"extra flag: profile directory, single dash", map[string]string{"CHROME_EXTRA_FLAGS": "-profile-directory=Work"},
+			[]string{`"-profile-directory=Work"`, "PROFILE_DIR"}},
+		{"extra flag: bare profile directory switch", map[string]string{"CHROME_EXTRA_FLAGS": "--profile-directory"}, []string{"PROFILE_DIR"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +108,7 @@ func TestAcceptedValues(t *testing.T) {
 		{"NOVNC_ALLOWED_HOSTS": "vnc.example.com:443,vnc.example.com"},
 		{"CHROME_EXTRA_FLAGS": "--remote-debugging-port-offset=1 --user-data-dir-name=x --remote-allow-origins=* --lang=en https://example.com/?user-data-dir=x"},
 		{"CHROME_EXTRA_FLAGS": "--User-Data-Dir=/x"}, // not the switch on Linux: names are case-sensitive
+		{"CHROME_EXTRA_FLAGS": "--profile-directory-x=1 https://example.com/?profile-directory=Work"},
 	} {
 		if _, err := FromEnv(env(e)); err != nil {
 			t.Errorf("%v: %v", e, err)
