@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -510,6 +512,48 @@ func TestChildrenDropRootGroups(t *testing.T) {
 			t.Errorf("chromium's supplementary groups = %q, want none", got)
 		}
 	}()
+}
+
+// TestKeptGroupsAreNamed runs scry as root with supplementary groups in a
+// user namespace that denies setgroups(2), as some rootless container
+// runtimes do: it cannot drop the groups for its children and must say
+// which they keep. A missing Chromium stops it right after.
+func TestKeptGroupsAreNamed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: setpriv gives the supplementary groups")
+	}
+	for _, tool := range []string{"setpriv", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (util-linux)", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// unshare --map-root-user writes "deny" to /proc/self/setgroups; the
+	// groups, unmapped there, show as the overflow gid.
+	cmd := exec.CommandContext(ctx, "setpriv", "--groups", "4,27", "unshare", "--user", "--map-root-user", scryBin)
+	cmd.Env = append(os.Environ(), "CHROMIUM_PATH=/nonexistent/chromium", "LOG_FORMAT=json",
+		"PROFILE_DIR="+filepath.Join(tempDir(t), "profile"))
+	out, err := cmd.CombinedOutput()
+	if bytes.HasPrefix(out, []byte("unshare:")) || bytes.HasPrefix(out, []byte("setpriv:")) {
+		t.Skipf("cannot make the user namespace here: %s", out)
+	}
+	if err == nil {
+		t.Fatalf("scry started without Chromium:\n%s", out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		var r map[string]any
+		if json.Unmarshal([]byte(line), &r) != nil || r["level"] != "WARN" {
+			continue
+		}
+		if msg, _ := r["msg"].(string); strings.Contains(msg, "supplementary groups") {
+			if g, _ := r["groups"].(string); !strings.HasPrefix(g, "65534") || len(strings.Fields(g)) != 2 {
+				t.Errorf("the warning names groups %q, want the two kept (unmapped, so 65534)", g)
+			}
+			return
+		}
+	}
+	t.Errorf("no warning that the children keep scry's supplementary groups:\n%s", out)
 }
 
 // procStatus returns a field of /proc/PID/status, trimmed.

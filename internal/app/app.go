@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -56,6 +58,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return &ExitError{Code: 2, Err: fmt.Errorf("configuration: %w\n(run scry --help for every variable and its default)", err)}
 	}
 	log := newLogger(stderr, cfg)
+	warnKeptGroups(log, os.Geteuid(), setgroupsAllowed(os.ReadFile), syscall.Getgroups)
 	s := &scry{cfg: cfg, log: log, getenv: getenv}
 	return s.run(ctx)
 }
@@ -125,6 +128,34 @@ func childCredential(cfg *config.Config) (*syscall.Credential, error) {
 		Uid: uint32(cfg.ChildUID), Gid: uint32(cfg.ChildGID),
 		Groups: []uint32{}, NoSetGroups: !setgroupsAllowed(os.ReadFile),
 	}, nil
+}
+
+// warnKeptGroups says which supplementary groups the children keep where
+// childCredential cannot drop them: scry runs as root, in a user namespace
+// that denies setgroups(2). The children can then open whatever those
+// groups can.
+func warnKeptGroups(log *slog.Logger, euid int, setgroupsOK bool, getgroups func() ([]int, error)) {
+	if euid != 0 || setgroupsOK {
+		return
+	}
+	gids, err := getgroups()
+	if err != nil {
+		log.Warn("setgroups(2) is denied in this user namespace: the children keep scry's supplementary groups, which cannot be listed", "err", err)
+		return
+	}
+	if len(gids) == 0 {
+		return
+	}
+	names := make([]string, len(gids))
+	for i, g := range gids {
+		names[i] = strconv.Itoa(g)
+		if gr, err := user.LookupGroupId(names[i]); err == nil {
+			names[i] += "(" + gr.Name + ")"
+		}
+	}
+	log.Warn("setgroups(2) is denied in this user namespace: the children keep scry's supplementary groups; "+
+		"start scry without them (not through sudo, say) or where setgroups is allowed",
+		"groups", strings.Join(names, " "))
 }
 
 // setgroupsAllowed reports whether this process may call setgroups(2):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"reflect"
 	"slices"
@@ -135,5 +136,38 @@ func TestChildCredentialDropsGroups(t *testing.T) {
 	}
 	if cred.NoSetGroups == setgroupsAllowed(os.ReadFile) {
 		t.Errorf("NoSetGroups = %v where setgroups is allowed = %v", cred.NoSetGroups, !cred.NoSetGroups)
+	}
+}
+
+// Where setgroups(2) is denied, the children keep scry's supplementary
+// groups: scry says which.
+func TestWarnKeptGroups(t *testing.T) {
+	groups := func(gids ...int) func() ([]int, error) { return func() ([]int, error) { return gids, nil } }
+	tests := []struct {
+		name        string
+		euid        int
+		setgroupsOK bool
+		getgroups   func() ([]int, error)
+		want        []string // in the log; none: no warning
+	}{
+		{"root, setgroups denied", 0, false, groups(0, 4, 27), []string{"level=WARN", "supplementary groups", `groups="0(root) 4`, " 27"}},
+		{"root, setgroups allowed: the groups are dropped", 0, true, groups(0, 4), nil},
+		{"not root: the children run as scry", 1000, false, groups(1000, 27), nil},
+		{"root without supplementary groups", 0, false, groups(), nil},
+		{"groups unreadable", 0, false, func() ([]int, error) { return nil, errors.New("EPERM") }, []string{"level=WARN", "cannot be listed", "EPERM"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			warnKeptGroups(slog.New(slog.NewTextHandler(&buf, nil)), tt.euid, tt.setgroupsOK, tt.getgroups)
+			if tt.want == nil && buf.Len() > 0 {
+				t.Errorf("unexpected log: %s", buf.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(buf.String(), w) {
+					t.Errorf("log %q does not contain %q", buf.String(), w)
+				}
+			}
+		})
 	}
 }
