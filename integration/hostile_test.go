@@ -254,10 +254,14 @@ func TestHostileClients(t *testing.T) {
 		if _, err := io.ReadFull(conn, banner); err != nil || !strings.HasPrefix(string(banner), "RFB ") {
 			t.Fatalf("RFB banner: %q %v", banner, err)
 		}
-		// Silent now: the bridge holds (streams never idle out) and counts it.
-		waitFor(t, 20*time.Second, "silent viewer counted", func() error { return metricIs(ctx, s, "scry_vnc_viewers_open", 1) })
+		// Silent now, as at the password prompt: a login in progress (held
+		// up to 2 minutes), not a viewer, so it takes no viewer slot.
+		waitFor(t, 20*time.Second, "silent login counted", func() error { return metricIs(ctx, s, "scry_vnc_logins_in_progress", 1) })
+		if err := metricIs(ctx, s, "scry_vnc_viewers_open", 0); err != nil {
+			t.Errorf("a viewer that never logged in counts as a viewer: %v", err)
+		}
 		conn.Close()
-		waitFor(t, 20*time.Second, "silent viewer's slot freed", func() error { return metricIs(ctx, s, "scry_vnc_viewers_open", 0) })
+		waitFor(t, 20*time.Second, "silent login's slot freed", func() error { return metricIs(ctx, s, "scry_vnc_logins_in_progress", 0) })
 	})
 
 	t.Run("500 abandoned connections per door", func(t *testing.T) {

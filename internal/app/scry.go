@@ -169,6 +169,7 @@ func (s *scry) start(ctx context.Context) error {
 
 	s.metrics = metrics.New(Version, metrics.Sources{
 		VNCViewers:      s.novnc.Viewers,
+		VNCLogins:       s.novnc.Logins,
 		VNCViewersTotal: s.novnc.TotalViewers,
 		ChromiumPid: func() int {
 			if p := s.chromium; p != nil && !p.Exited() {

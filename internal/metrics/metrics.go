@@ -16,6 +16,7 @@ import (
 // Sources are read at scrape time.
 type Sources struct {
 	VNCViewers      func() int
+	VNCLogins       func() int
 	VNCViewersTotal func() uint64
 	// ChromiumPid returns the browser's pid, 0 if it is not running.
 	ChromiumPid     func() int
@@ -60,8 +61,12 @@ func New(version string, src Sources) *Metrics {
 	m.reg.MustRegister(m.cdpOpen, m.cdpTotal, m.cdpBytes, m.cdpDuration, m.refused, m.restarts, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.VNCViewers != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_vnc_viewers_open", Help: "noVNC viewers connected now."},
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_vnc_viewers_open", Help: "noVNC viewers logged in and connected now."},
 			func() float64 { return float64(src.VNCViewers()) }))
+	}
+	if src.VNCLogins != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_vnc_logins_in_progress", Help: "noVNC viewers connected but not yet logged in (RFB handshake in progress)."},
+			func() float64 { return float64(src.VNCLogins()) }))
 	}
 	if src.VNCViewersTotal != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "scry_vnc_viewers_total", Help: "noVNC viewers accepted since start."},

@@ -198,8 +198,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// Viewers returns the number of viewers connected now.
+// Viewers returns the number of logged-in viewers connected now.
 func (h *Handler) Viewers() int { return int(h.open.n.Load()) }
+
+// Logins returns the number of viewers connected but still in the RFB
+// handshake (at noVNC's password prompt, say).
+func (h *Handler) Logins() int { return int(h.handshakes.n.Load()) }
 
 // TotalViewers returns the number of viewers accepted since New.
 func (h *Handler) TotalViewers() uint64 { return h.total.Load() }
