@@ -407,32 +407,7 @@ func TestNewTargetKeepsItsURL(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+path+"?"+query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range h {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tg struct {
-			ID string `json:"id"`
-			WS string `json:"webSocketDebuggerUrl"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&tg)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || err != nil {
-			t.Fatalf("PUT %s%s?%s: %d %v", base, path, query, resp.StatusCode, err)
-		}
-		defer func() {
-			r, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, direct+"/json/close/"+tg.ID, nil)
-			if resp, err := http.DefaultClient.Do(r); err == nil {
-				resp.Body.Close()
-			}
-		}()
+		tg := newPage(t, base, path, query, direct, h)
 		select {
 		case got := <-queries:
 			return got, tg.WS

@@ -401,3 +401,42 @@ func getJSON(ctx context.Context, url string, host string, v any) (int, error) {
 	}
 	return resp.StatusCode, json.Unmarshal(b, v)
 }
+
+// pageTarget is a page opened through /json/new.
+type pageTarget struct {
+	ID string `json:"id"`
+	WS string `json:"webSocketDebuggerUrl"`
+}
+
+// newPage opens a page with PUT base+path?query (path is /json/new or
+// under it), with extra headers, and closes it through closeBase at the
+// test's end.
+func newPage(t *testing.T, base, path, query, closeBase string, h http.Header) pageTarget {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+path+"?"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tg pageTarget
+	err = json.NewDecoder(resp.Body).Decode(&tg)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || tg.WS == "" {
+		t.Fatalf("PUT %s%s?%s: %d %v %+v", base, path, query, resp.StatusCode, err, tg)
+	}
+	t.Cleanup(func() {
+		r, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, closeBase+"/json/close/"+tg.ID, nil)
+		if resp, err := http.DefaultClient.Do(r); err == nil {
+			resp.Body.Close()
+		}
+	})
+	return tg
+}

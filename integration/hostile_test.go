@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -186,26 +185,7 @@ func TestHostileClients(t *testing.T) {
 	})
 
 	t.Run("garbage after a successful upgrade to a page target", func(t *testing.T) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, s.CDPURL()+"/json/new?about:blank", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tg struct {
-			ID string `json:"id"`
-			WS string `json:"webSocketDebuggerUrl"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&tg)
-		resp.Body.Close()
-		if err != nil || tg.WS == "" {
-			t.Fatalf("PUT /json/new: %v %+v", err, tg)
-		}
-		defer func() {
-			r, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.CDPURL()+"/json/close/"+tg.ID, nil)
-			if resp, err := http.DefaultClient.Do(r); err == nil {
-				resp.Body.Close()
-			}
-		}()
+		tg := newPage(t, s.CDPURL(), "/json/new", "about:blank", s.CDPURL(), nil)
 		path := must(url.Parse(tg.WS))(t).Path
 		for _, garbage := range [][]byte{randomBytes(t, 64<<10), []byte("\x81\xffAAAAAAAA"), []byte("GET / HTTP/1.1\r\n\r\n")} {
 			upgrade := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", path, s.CDPPort)
