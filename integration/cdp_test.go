@@ -546,3 +546,18 @@ func procStatus(t *testing.T, pid int, field string) string {
 	t.Fatalf("/proc/%d/status has no %s", pid, field)
 	return ""
 }
+
+// TestNodeClientsDriveTheDefaultDoor: Playwright (connectOverCDP) and
+// Puppeteer (connect with browserURL) pointed at the door the way users do,
+// no token, by a host name rather than an IP (localhost, which Chrome's
+// check and scry's allow by default), click a button and read the DOM.
+func TestNodeClientsDriveTheDefaultDoor(t *testing.T) {
+	s := Start(t, Options{})
+	site := testSite(t)
+	for _, client := range []string{"playwright", "puppeteer"} {
+		res, err := runNode(t, client, fmt.Sprintf("http://localhost:%d", s.CDPPort), "", "none", site.URL)
+		if err != nil || !res.OK || res.Text != "clicked" {
+			t.Errorf("%s through http://localhost:%d: %+v %v, want ok and #out clicked", client, s.CDPPort, res, err)
+		}
+	}
+}
