@@ -36,6 +36,10 @@ func Flags(c *config.Config) []string {
 	flags := append([]string{}, DesignFlags...)
 	flags = append(flags,
 		"--user-data-dir="+c.ProfileDir,
+		// Always the Default profile, where scry snapshots cookies and
+		// marks clean exits: otherwise Chromium opens Local State's
+		// last-used profile, which a human can change through VNC.
+		"--profile-directory=Default",
 		"--remote-debugging-address=127.0.0.1",
 		"--remote-debugging-port="+strconv.Itoa(c.CDPInternalPort),
 		"--no-first-run",

@@ -49,7 +49,7 @@ func TestFlags(t *testing.T) {
 		{
 			name: "defaults",
 			cfg:  config.Config{ProfileDir: "/data", CDPInternalPort: 9223, Screen: config.Screen{Width: 1440, Height: 900, Depth: 24}},
-			want: []string{"--user-data-dir=/data", "--remote-debugging-port=9223", "--no-first-run", "--window-size=1440,901", "--allow-pre-commit-input"},
+			want: []string{"--user-data-dir=/data", "--profile-directory=Default", "--remote-debugging-port=9223", "--no-first-run", "--window-size=1440,901", "--allow-pre-commit-input"},
 		},
 		{
 			name: "other geometry and port",

@@ -10,7 +10,7 @@
 //	NOVNC_PORT           6080           Human door: noVNC page and WebSocket bridge.
 //	VNC_PORT             5900           x11vnc, loopback only.
 //	SCREEN               1440x900x24    Xvfb geometry WxHxDEPTH; also the window size.
-//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell (not scry's own CDP and profile flags, nor --profile-directory).
+//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell (not scry's own CDP and profile flags, nor --profile-directory, nor URLs).
 //	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
 //	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated, no wildcards).
 //	NOVNC_ALLOWED_HOSTS  ""             Extra Host names accepted on NOVNC_PORT (comma-separated).
@@ -327,7 +327,11 @@ func checkExtraFlags(flags []string) []error {
 	var errs []error
 	for _, f := range flags {
 		if !strings.HasPrefix(f, "-") {
-			continue // not a switch: a URL to open, say
+			// A URL to open: it would load before scry restores the
+			// session cookies, and send the stale ones to its site.
+			errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS: %q is not a flag: pages opened at launch load before scry "+
+				"restores the login's cookies; open it through CDP once scry is ready (PUT /json/new?URL)", f))
+			continue
 		}
 		// Chromium takes both --switch and -switch, with an optional
 		// =value; on Linux switch names are case-sensitive.

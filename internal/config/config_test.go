@@ -85,6 +85,8 @@ func TestInvalid(t *testing.T) {
 		{"extra flag: profile directory, single dash", map[string]string{"CHROME_EXTRA_FLAGS": "-profile-directory=Work"},
 			[]string{`"-profile-directory=Work"`, "PROFILE_DIR"}},
 		{"extra flag: bare profile directory switch", map[string]string{"CHROME_EXTRA_FLAGS": "--profile-directory"}, []string{"PROFILE_DIR"}},
+		{"extra flag: a URL to open at launch", map[string]string{"CHROME_EXTRA_FLAGS": "--lang=en https://example.com/"},
+			[]string{"CHROME_EXTRA_FLAGS", `"https://example.com/"`, "not a flag", "/json/new"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,9 +108,9 @@ func TestAcceptedValues(t *testing.T) {
 	for _, e := range []map[string]string{
 		{"CDP_ALLOWED_HOSTS": "scry-0.scry,scry:9222,scry.:9222,SCRY-0.SCRY,::1,[::1]:9222,10.0.0.1"},
 		{"NOVNC_ALLOWED_HOSTS": "vnc.example.com:443,vnc.example.com"},
-		{"CHROME_EXTRA_FLAGS": "--remote-debugging-port-offset=1 --user-data-dir-name=x --remote-allow-origins=* --lang=en https://example.com/?user-data-dir=x"},
+		{"CHROME_EXTRA_FLAGS": "--remote-debugging-port-offset=1 --user-data-dir-name=x --remote-allow-origins=* --lang=en --x=https://example.com/?user-data-dir=x"},
 		{"CHROME_EXTRA_FLAGS": "--User-Data-Dir=/x"}, // not the switch on Linux: names are case-sensitive
-		{"CHROME_EXTRA_FLAGS": "--profile-directory-x=1 https://example.com/?profile-directory=Work"},
+		{"CHROME_EXTRA_FLAGS": "--profile-directory-x=1 --y=https://example.com/?profile-directory=Work"},
 	} {
 		if _, err := FromEnv(env(e)); err != nil {
 			t.Errorf("%v: %v", e, err)

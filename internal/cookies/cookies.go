@@ -371,10 +371,13 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 	now := time.Now()
 	inSnapshot := map[string]bool{} // unexpired cookies only
 	for _, ck := range snap.Cookies {
-		if ck.str("name") == "" || ck.expired(now) {
+		if ck.expired(now) {
 			continue
 		}
-		inSnapshot[ck.key()] = true
+		inSnapshot[ck.key()] = true // a nameless cookie is kept, if not re-set
+		if ck.str("name") == "" {
+			continue
+		}
 		if l, ok := live[ck.key()]; ok && (profileNewer || sameCookie(l, ck)) {
 			continue
 		} else if !ok && profileNewer && !ck.session() {

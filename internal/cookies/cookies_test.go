@@ -188,6 +188,11 @@ func TestRestoreNewerWins(t *testing.T) {
 			want: map[string]string{"sid": "s"}, sets: 2, // sid back, then one call removing both
 		},
 		{
+			name:     "hard kill: a nameless persistent cookie in both is kept",
+			snapshot: []string{pers("", "bare"), pers("auth", "a")}, profile: []string{pers("", "bare"), pers("auth", "a")},
+			want: map[string]string{"": "bare", "auth": "a"},
+		},
+		{
 			name:     "hard kill: a partitioned cookie deleted before the snapshot is removed from its partition",
 			snapshot: []string{pers("auth", "a")}, profile: []string{pers("auth", "a"), part("auth", "p", false)},
 			want: map[string]string{"auth": "a"}, sets: 1,
