@@ -219,6 +219,24 @@ start_site() {
   wait_until 20 "test site in $1" podman exec "$1" /tmp/containercheck get -url "$PAGE/echo" -timeout 2s
 }
 
+# The container's log is read to the end before anything filters it: a
+# "podman logs | grep -q" pipeline under pipefail fails at random, because grep
+# exits at the first match and podman, still writing, dies of SIGPIPE.
+
+# logs_have CONTAINER REGEX: does the container's log match?
+logs_have() {
+  local out
+  out=$(podman logs "$1" 2>&1)
+  grep -q -- "$2" <<<"$out"
+}
+
+# logs_line CONTAINER REGEX prints the first matching log line (or nothing).
+logs_line() {
+  local out
+  out=$(podman logs "$1" 2>&1)
+  grep -m1 -- "$2" <<<"$out" || true
+}
+
 # graceful_stop CONTAINER: SIGTERM, then scry must close Chromium and exit 0.
 graceful_stop() {
   local t0=$SECONDS code
@@ -227,7 +245,7 @@ graceful_stop() {
   code=$(podman inspect -f '{{.State.ExitCode}}' "$1")
   [[ $code == 0 ]] || fail "scry exited $code after SIGTERM, want 0"
   ((TIMES[stop] < 25)) || fail "stop took ${TIMES[stop]}s: scry must finish within ~20s of SIGTERM"
-  podman logs "$1" 2>&1 | grep -q "chromium closed cleanly" ||
+  logs_have "$1" "chromium closed cleanly" ||
     fail "scry exited 0 but did not log \"chromium closed cleanly\": Browser.close did not finish"
   log "stopped in ${TIMES[stop]}s, exit 0, Chromium closed through CDP"
 }
@@ -336,11 +354,12 @@ if [[ ${SKIP_DOCKER_DEFAULT:-} != 1 ]]; then
   # scry refuses in one line that names the three ways out: its preflight
   # probes user namespaces before Chromium starts (and, if Chromium still
   # dies with "No usable sandbox", scry says the same after it).
-  explained() { podman logs "$C" 2>&1 | grep -q "sandbox.*deploy/seccomp/scry.json.*--no-sandbox"; }
+  explained() { logs_have "$C" "sandbox.*deploy/seccomp/scry.json.*--no-sandbox"; }
   wait_until 60 "scry's one-line explanation of the sandbox failure" explained
   code=$(podman wait "$C" 2>/dev/null || echo 0)
   [[ $code != 0 ]] || fail "scry exited 0 although Chromium's sandbox cannot start"
-  podman logs "$C" 2>&1 | grep -m1 "sandbox.*deploy/seccomp/scry.json" | cut -c1-200
+  line=$(logs_line "$C" "sandbox.*deploy/seccomp/scry.json")
+  echo "${line:0:200}"
   podman rm -f -v "$C" >/dev/null
 fi
 
