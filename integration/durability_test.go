@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/dataplanelabs/scry/internal/vnc"
 )
 
 // loginSite is a site whose "login" stores all five kinds of state, and
@@ -334,12 +336,19 @@ func TestSecondScryOnSameProfileRefuses(t *testing.T) {
 // as it would in a container restarted in place.
 func killEverything(t *testing.T, s *Scry) {
 	t.Helper()
-	groups := []int{s.ChromiumPid, loggedPid(t, s, "x11vnc ready"), loggedPid(t, s, "xvfb ready")}
+	x11vnc := loggedPid(t, s, "x11vnc ready")
+	groups := []int{s.ChromiumPid, x11vnc, loggedPid(t, s, "xvfb ready")}
 	for _, g := range groups {
 		_ = syscall.Kill(-g, syscall.SIGKILL)
 	}
 	_ = syscall.Kill(s.Pid(), syscall.SIGKILL)
 	s.Wait(30 * time.Second)
+	// A killed container's shared memory goes with its IPC namespace; on
+	// this host, x11vnc's would stay (scry, killed too, could not free it)
+	// and enough runs exhaust the kernel's segments.
+	if _, err := vnc.RemoveSegmentsOf(x11vnc); err != nil {
+		t.Logf("freeing the killed x11vnc's shared memory: %v", err)
+	}
 	waitFor(t, 20*time.Second, "old processes gone", func() error {
 		if p := processesUsing(s.ProfileDir); len(p) > 0 {
 			return fmt.Errorf("still running: %v", p)

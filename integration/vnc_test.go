@@ -281,6 +281,13 @@ func TestViewerChurnAndX11vncCrashLeaveBrowserAlone(t *testing.T) {
 
 	// Kill x11vnc outright; scry brings it back, and nothing else moves.
 	pid := vncPid(t, s, 1)
+	segs, err := vnc.SegmentsOf(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) == 0 {
+		t.Fatalf("x11vnc (pid %d) has no System V shared memory segments: the leak check below would prove nothing", pid)
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +297,11 @@ func TestViewerChurnAndX11vncCrashLeaveBrowserAlone(t *testing.T) {
 		}
 		return nil
 	})
+	// The killed x11vnc could not free its shared memory; scry did (else
+	// each crash leaks ~47 segments until the kernel has none left).
+	if left, err := vnc.SegmentsOf(pid); err != nil || len(left) > 0 {
+		t.Errorf("after x11vnc (pid %d) was killed and restarted, %d of its %d shared memory segments remain (%v)", pid, len(left), len(segs), err)
+	}
 	v, err := viewer(vctx, s, "")
 	if err != nil {
 		t.Fatalf("VNC after x11vnc restart: %v", err)

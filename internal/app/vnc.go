@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/supervise"
@@ -70,6 +71,19 @@ func (s *scry) startVNC(path string) error {
 			Name: "x11vnc", Path: path, Args: vnc.Args(opts),
 			Env: s.env, Credential: s.cred, Logger: s.log,
 			OutputLevel: slog.LevelDebug, // x11vnc narrates every connection
+			// Should scry die without stopping it, SIGTERM (not SIGKILL)
+			// lets x11vnc free its shared memory itself.
+			DeathSignal: syscall.SIGTERM,
+			// A crashed or killed x11vnc leaves its shared memory behind;
+			// enough restarts would exhaust the kernel's segments.
+			AfterExit: func(pid int) {
+				n, err := vnc.RemoveSegmentsOf(pid)
+				if err != nil {
+					log.Warn("could not free a dead x11vnc's shared memory", "pid", pid, "err", err)
+				} else if n > 0 {
+					log.Debug("freed a dead x11vnc's shared memory", "pid", pid, "segments", n)
+				}
+			},
 		})
 		if err == nil {
 			v.pid.Store(int64(p.Pid()))
@@ -88,6 +102,9 @@ func (s *scry) startVNC(path string) error {
 			}
 		}()
 		if err := vnc.WaitReady(rctx, addr); err != nil {
+			if p.Exited() {
+				return fmt.Errorf("x11vnc exited before it answered on %s", addr)
+			}
 			return err
 		}
 		log.Info("x11vnc ready", "pid", p.Pid(), "addr", addr)

@@ -67,7 +67,11 @@ func Keep(ctx context.Context, log *slog.Logger, b *Backoff, grace time.Duration
 			case <-p.Done():
 			}
 			uptime = time.Since(p.Started())
-			log.Warn("exited, restarting", "err", p.Err(), "code", p.ExitCode(), "uptime", uptime.Round(time.Millisecond))
+			attrs := []any{"err", p.Err(), "code", p.ExitCode(), "uptime", uptime.Round(time.Millisecond)}
+			if out := p.LastOutput(); len(out) > 0 {
+				attrs = append(attrs, "last_output", out)
+			}
+			log.Warn("exited, restarting", attrs...)
 		}
 		wait := b.Next(uptime)
 		log.Info("restart scheduled", "in", wait.Round(time.Millisecond))

@@ -20,10 +20,11 @@ type lineWriter struct {
 	classify func(string) slog.Level
 	stream   string
 	buf      []byte
+	tail     *tail
 }
 
-func newLineWriter(log *slog.Logger, level slog.Level, classify func(string) slog.Level, stream string) *lineWriter {
-	return &lineWriter{log: log, level: level, classify: classify, stream: stream}
+func newLineWriter(log *slog.Logger, level slog.Level, classify func(string) slog.Level, stream string, t *tail) *lineWriter {
+	return &lineWriter{log: log, level: level, classify: classify, stream: stream, tail: t}
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -75,4 +76,41 @@ func (w *lineWriter) emit(line []byte) {
 		level = w.classify(string(line))
 	}
 	w.log.Log(context.Background(), level, string(line), "stream", w.stream)
+	if w.tail != nil {
+		w.tail.add(line)
+	}
+}
+
+// Bounds of a child's remembered last output.
+const (
+	tailLines   = 5
+	tailLineLen = 300
+)
+
+// tail remembers the last tailLines lines a child printed on either stream.
+type tail struct {
+	mu   sync.Mutex
+	ring [tailLines]string
+	n    int // lines added so far
+}
+
+func (t *tail) add(line []byte) {
+	if len(line) > tailLineLen {
+		line = append(line[:tailLineLen:tailLineLen], "…"...)
+	}
+	t.mu.Lock()
+	t.ring[t.n%tailLines] = string(line)
+	t.n++
+	t.mu.Unlock()
+}
+
+func (t *tail) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := min(t.n, tailLines)
+	out := make([]string, 0, k)
+	for i := t.n - k; i < t.n; i++ {
+		out = append(out, t.ring[i%tailLines])
+	}
+	return out
 }

@@ -40,6 +40,11 @@ type Spec struct {
 	// Classify, if not nil, picks the level of each line instead, so a
 	// noisy child's chatter can go to debug and its fatal lines to error.
 	Classify func(line string) slog.Level
+
+	// AfterExit, if not nil, runs with the child's pid once it has exited
+	// and been reaped, before Done is closed: the place to clean up what a
+	// child killed without warning leaves behind.
+	AfterExit func(pid int)
 }
 
 // Process is a running child.
@@ -52,6 +57,8 @@ type Process struct {
 	start time.Time
 	log   *slog.Logger
 	out   []*lineWriter
+	tail  *tail
+	after func(pid int)
 }
 
 // Start starts the child described by spec.
@@ -64,8 +71,9 @@ func Start(spec Spec) (*Process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = spec.Env
 	cmd.Dir = spec.Dir
-	stdout := newLineWriter(log, spec.OutputLevel, spec.Classify, "stdout")
-	stderr := newLineWriter(log, spec.OutputLevel, spec.Classify, "stderr")
+	tl := &tail{}
+	stdout := newLineWriter(log, spec.OutputLevel, spec.Classify, "stdout", tl)
+	stderr := newLineWriter(log, spec.OutputLevel, spec.Classify, "stderr", tl)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Descendants inherit these pipes (Chromium's zygotes, crashpad); one
 	// that outlives the leader must not hide the leader's exit.
@@ -89,6 +97,8 @@ func Start(spec Spec) (*Process, error) {
 		start: time.Now(),
 		log:   log,
 		out:   []*lineWriter{stdout, stderr},
+		tail:  tl,
+		after: spec.AfterExit,
 	}
 	log.Debug("started", "pid", cmd.Process.Pid, "path", spec.Path)
 	go p.wait()
@@ -102,6 +112,9 @@ func (p *Process) wait() {
 	}
 	p.state = p.cmd.ProcessState
 	p.err = describeExit(p.Name, p.state, err)
+	if p.after != nil {
+		p.after(p.cmd.Process.Pid)
+	}
 	close(p.done)
 }
 
@@ -117,6 +130,12 @@ func describeExit(name string, st *os.ProcessState, err error) error {
 	}
 	return nil
 }
+
+// LastOutput returns the child's last few lines of output (stdout and
+// stderr, oldest first, each cut to a few hundred bytes): what to show
+// beside an unexpected exit, since a child's chatter may be logged at a
+// level that is off.
+func (p *Process) LastOutput() []string { return p.tail.lines() }
 
 // Pid returns the child's pid, which is also its process group id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -419,7 +420,7 @@ func TestLineWriterChunksLargeWrites(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log, logs := newLogger(t)
-			w := newLineWriter(log, slog.LevelInfo, nil, "stdout")
+			w := newLineWriter(log, slog.LevelInfo, nil, "stdout", nil)
 			total := 0
 			for _, s := range tt.writes {
 				n, err := w.Write([]byte(s))
@@ -458,5 +459,33 @@ func checkChunks(t *testing.T, records []map[string]any, size int) {
 	}
 	if pieces < 2 {
 		t.Errorf("a %d-byte line was logged in %d record(s)", size, pieces)
+	}
+}
+
+func TestLastOutputKeepsTheLastLines(t *testing.T) {
+	log, _ := newLogger(t)
+	p := startSh(t, log, "for i in 1 2 3 4 5 6 7; do echo line$i; done; printf '%0400d' 0 >&2")
+	<-p.Done()
+	got := p.LastOutput()
+	want := []string{"line4", "line5", "line6", "line7"}
+	if len(got) != tailLines || strings.Join(got[:4], ",") != strings.Join(want, ",") {
+		t.Fatalf("LastOutput = %q, want %q then the long line", got, want)
+	}
+	if last := got[4]; len(last) > tailLineLen+len("…") || !strings.HasSuffix(last, "…") {
+		t.Errorf("long line kept as %d bytes %q..., want it cut to %d and marked", len(last), last[:20], tailLineLen)
+	}
+}
+
+func TestAfterExitRunsBeforeDone(t *testing.T) {
+	log, _ := newLogger(t)
+	var got atomic.Int64
+	p, err := Start(Spec{Name: "fake", Path: "/bin/sh", Args: []string{"-c", "exit 0"}, Logger: log,
+		AfterExit: func(pid int) { got.Store(int64(pid)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if got.Load() != int64(p.Pid()) {
+		t.Fatalf("AfterExit saw pid %d by Done, want %d", got.Load(), p.Pid())
 	}
 }
