@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -17,6 +19,11 @@ import (
 // probe with a 3 s budget, say) never cuts it short.
 const watchTimeout = 10 * time.Second
 
+// dialTimeout bounds one dial of the internal connection (discovery and
+// the WebSocket handshake). Like watchTimeout it is the dial's own: the
+// callers waiting for it each give up at their own deadline.
+const dialTimeout = 10 * time.Second
+
 // browserConn is scry's own persistent CDP connection to the browser
 // target, redialled when it drops. One connection serves every internal
 // need (cookie snapshots, readiness, navigation events) instead of one
@@ -27,10 +34,19 @@ type browserConn struct {
 
 	mu       sync.Mutex
 	conn     *cdp.Conn
+	dialing  *dial // the dial in progress, if any
+	closed   bool
 	nav      chan struct{} // non-nil once Navigations was called
 	watched  *cdp.Conn     // the connection subscribed to target events
 	watching *watch        // the subscription in progress, if any
 	warned   *cdp.Conn     // the connection whose failed subscription was logged
+}
+
+// dial is one attempt at a new connection; done is closed when it ends,
+// after err is set (nil: b.conn is the new connection).
+type dial struct {
+	done chan struct{}
+	err  error
 }
 
 // watch is one subscription attempt; done is closed when it ends.
@@ -39,32 +55,51 @@ type watch struct {
 	done chan struct{}
 }
 
-// Get returns a live connection, dialling a new one if needed. Once
-// Navigations was called it also makes sure the connection is subscribed
-// to target events, retrying a subscription that failed; it waits for the
+// errClosed is what Get answers once Close was called.
+var errClosed = errors.New("scry's internal CDP connection is closed")
+
+// Get returns a live connection, dialling a new one if needed. The lock
+// is never held across the network: one dial at a time runs on its own
+// deadline (dialTimeout) and every caller waits for it no longer than its
+// own ctx allows, so a /readyz probe answers within its budget even while
+// a cookie snapshot waits for a slow Chromium. Once Navigations was
+// called Get also makes sure the connection is subscribed to target
+// events, retrying a subscription that failed; it waits for the
 // subscription no longer than ctx allows, and the subscription carries on
 // without it.
 func (b *browserConn) Get(ctx context.Context) (*cdp.Conn, error) {
 	b.mu.Lock()
-	if b.conn != nil {
+	for {
+		if b.closed {
+			b.mu.Unlock()
+			return nil, errClosed
+		}
+		if b.conn != nil {
+			select {
+			case <-b.conn.Done():
+				b.conn = nil
+			default:
+			}
+		}
+		if b.conn != nil {
+			break
+		}
+		d := b.dialing
+		if d == nil {
+			d = &dial{done: make(chan struct{})}
+			b.dialing = d
+			go b.dial(d)
+		}
+		b.mu.Unlock()
 		select {
-		case <-b.conn.Done():
-			b.conn = nil
-		default:
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to chromium's CDP on %s: %w", b.addr, ctx.Err())
 		}
-	}
-	if b.conn == nil {
-		v, err := cdp.GetVersion(ctx, &http.Client{Timeout: 5 * time.Second}, b.addr)
-		if err != nil {
-			b.mu.Unlock()
-			return nil, err
+		if d.err != nil {
+			return nil, d.err
 		}
-		c, err := cdp.Dial(ctx, v.WebSocketDebuggerURL)
-		if err != nil {
-			b.mu.Unlock()
-			return nil, err
-		}
-		b.conn = c
+		b.mu.Lock()
 	}
 	c := b.conn
 	w := b.startWatch(c)
@@ -76,6 +111,33 @@ func (b *browserConn) Get(ctx context.Context) (*cdp.Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// dial makes a new connection for d, without b.mu, and installs it.
+func (b *browserConn) dial(d *dial) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	// No keep-alive: the HTTP request is once per dial, and an idle
+	// socket left open to Chromium would be a second connection.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	var c *cdp.Conn
+	v, err := cdp.GetVersion(ctx, hc, b.addr)
+	if err == nil {
+		c, err = cdp.Dial(ctx, v.WebSocketDebuggerURL)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dialing = nil
+	switch {
+	case err != nil:
+		d.err = err
+	case b.closed:
+		c.Close()
+		d.err = errClosed
+	default:
+		b.conn = c
+	}
+	close(d.done)
 }
 
 // Navigations returns a channel that gets a value (coalesced, never
@@ -170,10 +232,11 @@ func (b *browserConn) Caller(ctx context.Context) (cookies.Caller, error) {
 	return b.Get(ctx)
 }
 
-// Close drops the connection.
+// Close drops the connection; Get fails from now on.
 func (b *browserConn) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	if b.conn != nil {
 		b.conn.Close()
 		b.conn = nil
