@@ -113,8 +113,8 @@ func (s *scry) run(ctx context.Context) (err error) {
 func (s *scry) start(ctx context.Context) error {
 	cfg := s.cfg
 	// The preflight's fatal checks (binaries, the sandbox's user
-	// namespaces, the profile directory) refuse in the words of
-	// `scry doctor`, before anything starts.
+	// namespaces, the profile directory, ports free, the display free)
+	// refuse in the words of `scry doctor`, before anything starts.
 	if err := doctor.Fatal(ctx, doctor.Env{Config: cfg, Getenv: s.getenv}); err != nil {
 		return fmt.Errorf("preflight (run `scry doctor` for the full report): %w", err)
 	}
@@ -152,21 +152,6 @@ func (s *scry) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []struct {
-		name string
-		port int
-		addr string
-	}{
-		{"CDP_PORT", cfg.CDPPort, ""},
-		{"CDP_INTERNAL_PORT", cfg.CDPInternalPort, "127.0.0.1"},
-		{"NOVNC_PORT", cfg.NoVNCPort, ""},
-		{"VNC_PORT", cfg.VNCPort, "127.0.0.1"},
-	} {
-		if err := portFree(p.addr, p.port); err != nil {
-			return fmt.Errorf("%s=%d is already in use (%v): stop whatever listens there or choose another port", p.name, p.port, err)
-		}
-	}
-
 	s.metrics = metrics.New(Version, metrics.Sources{
 		VNCViewers:      s.novnc.Viewers,
 		VNCLogins:       s.novnc.Logins,
@@ -401,14 +386,6 @@ func (s *scry) cleanup() {
 func (s *scry) keepAlive() net.KeepAliveConfig {
 	k := s.cfg.KeepAlive
 	return net.KeepAliveConfig{Enable: true, Idle: k.Idle, Interval: k.Interval, Count: k.Count}
-}
-
-func portFree(host string, port int) error {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return err
-	}
-	return l.Close()
 }
 
 // server is one door's HTTP server.

@@ -101,11 +101,11 @@ func Checks() []Check {
 		{Name: "PROFILE_DIR", Fatal: true, Run: checkProfile},
 		{Name: "PROFILE_DIR space", Fatal: true, Run: checkProfileSpace},
 		{Name: "VNC_PASSWORD", Run: checkVNCPassword},
-		{Name: "CDP_PORT", Run: port("CDP_PORT", "", func(c *config.Config) int { return c.CDPPort })},
-		{Name: "CDP_INTERNAL_PORT", Run: port("CDP_INTERNAL_PORT", "127.0.0.1", func(c *config.Config) int { return c.CDPInternalPort })},
-		{Name: "NOVNC_PORT", Run: port("NOVNC_PORT", "", func(c *config.Config) int { return c.NoVNCPort })},
-		{Name: "VNC_PORT", Run: port("VNC_PORT", "127.0.0.1", func(c *config.Config) int { return c.VNCPort })},
-		{Name: "DISPLAY", Run: checkDisplay},
+		{Name: "CDP_PORT", Fatal: true, Run: port("CDP_PORT", "", func(c *config.Config) int { return c.CDPPort })},
+		{Name: "CDP_INTERNAL_PORT", Fatal: true, Run: port("CDP_INTERNAL_PORT", "127.0.0.1", func(c *config.Config) int { return c.CDPInternalPort })},
+		{Name: "NOVNC_PORT", Fatal: true, Run: port("NOVNC_PORT", "", func(c *config.Config) int { return c.NoVNCPort })},
+		{Name: "VNC_PORT", Fatal: true, Run: port("VNC_PORT", "127.0.0.1", func(c *config.Config) int { return c.VNCPort })},
+		{Name: "DISPLAY", Fatal: true, Run: checkDisplay},
 	}
 }
 
@@ -129,8 +129,8 @@ func Run(ctx context.Context, env Env, w io.Writer) (failed bool) {
 
 // Fatal runs the checks that would make scry fail at start (binaries, the
 // sandbox's user namespaces unless --no-sandbox, the profile directory, the
-// child uid) and returns their failures, in the words `scry doctor` uses, or
-// nil. Ports and the display are left to scry's own start-up checks.
+// child uid, its ports and its display) and returns their failures, in the
+// words `scry doctor` uses, or nil.
 func Fatal(ctx context.Context, env Env) error {
 	env, err := env.resolve()
 	if err != nil {

@@ -466,9 +466,11 @@ func TestPortsInUse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := testEnv(t, map[string]string{tt.name: tt.port})
 			assertResult(t, runCheck(t, tt.name, env), Fail, tt.port, "address already in use", "set "+tt.name+" to a free port")
-			// scry checks its ports itself at start.
-			if err := Fatal(context.Background(), env); err != nil {
-				t.Errorf("Fatal reported a port: %v", err)
+			// scry refuses at start in the same words.
+			err := Fatal(context.Background(), env)
+			if err == nil || !strings.Contains(err.Error(), tt.name+": "+tt.port+" cannot be bound") ||
+				!strings.Contains(err.Error(), "set "+tt.name+" to a free port") {
+				t.Errorf("Fatal = %v, want doctor's line for %s", err, tt.name)
 			}
 		})
 	}
