@@ -209,6 +209,14 @@ func checkVNCPassword(_ context.Context, env Env) Result {
 	return Result{Status: Pass, Detail: "set"}
 }
 
+func checkCDPToken(_ context.Context, env Env) Result {
+	if env.Config.CDPToken == "" {
+		return Result{Status: Warn, Detail: "unset: anyone who reaches CDP_PORT drives the logged-in browser; network isolation is the only guard",
+			Fix: "keep CDP_PORT on 127.0.0.1 or a ClusterIP behind the NetworkPolicy, and set CDP_TOKEN_FILE (a mounted Secret) or CDP_TOKEN"}
+	}
+	return Result{Status: Pass, Detail: "set: every request on CDP_PORT must carry it"}
+}
+
 // port checks that a door can be bound where scry binds it.
 func port(name, host string, get func(*config.Config) int) func(context.Context, Env) Result {
 	return func(_ context.Context, env Env) Result {

@@ -101,6 +101,7 @@ func Checks() []Check {
 		{Name: "PROFILE_DIR", Fatal: true, Run: checkProfile},
 		{Name: "PROFILE_DIR space", Fatal: true, Run: checkProfileSpace},
 		{Name: "VNC_PASSWORD", Run: checkVNCPassword},
+		{Name: "CDP_TOKEN", Run: checkCDPToken},
 		{Name: "CDP_PORT", Fatal: true, Run: port("CDP_PORT", "", func(c *config.Config) int { return c.CDPPort })},
 		{Name: "CDP_INTERNAL_PORT", Fatal: true, Run: port("CDP_INTERNAL_PORT", "127.0.0.1", func(c *config.Config) int { return c.CDPInternalPort })},
 		{Name: "NOVNC_PORT", Fatal: true, Run: port("NOVNC_PORT", "", func(c *config.Config) int { return c.NoVNCPort })},

@@ -37,6 +37,7 @@ func testEnv(t *testing.T, vars map[string]string) Env {
 		"VNC_PORT":          freePort(t, "127.0.0.1"),
 		"DISPLAY":           ":4242",
 		"VNC_PASSWORD":      "hunter2",
+		"CDP_TOKEN":         "a-test-token-of-32-characters-xx",
 		"CHILD_UID":         strconv.Itoa(otherUID),
 	}
 	for k, v := range vars {
@@ -440,6 +441,18 @@ func TestVNCPassword(t *testing.T) {
 		if tt.pw != "" && strings.Contains(out.String(), tt.pw) {
 			t.Errorf("the password leaked:\n%s", out.String())
 		}
+	}
+}
+
+func TestCDPToken(t *testing.T) {
+	const token = "0123456789abcdef-secret"
+	assertResult(t, runCheck(t, "CDP_TOKEN", testEnv(t, map[string]string{"CDP_TOKEN": ""})), Warn, "unset", "CDP_TOKEN_FILE")
+	env := testEnv(t, map[string]string{"CDP_TOKEN": token})
+	assertResult(t, runCheck(t, "CDP_TOKEN", env), Pass, "set")
+	var out bytes.Buffer
+	Run(context.Background(), env, &out)
+	if strings.Contains(out.String(), token) {
+		t.Errorf("the token leaked:\n%s", out.String())
 	}
 }
 
