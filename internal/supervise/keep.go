@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -69,7 +70,7 @@ func Keep(ctx context.Context, log *slog.Logger, b *Backoff, grace time.Duration
 			uptime = time.Since(p.Started())
 			attrs := []any{"err", p.Err(), "code", p.ExitCode(), "uptime", uptime.Round(time.Millisecond)}
 			if out := p.LastOutput(); len(out) > 0 {
-				attrs = append(attrs, "last_output", out)
+				attrs = append(attrs, "last_output", strings.Join(out, " | "))
 			}
 			log.Warn("exited, restarting", attrs...)
 		}
