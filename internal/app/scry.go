@@ -152,6 +152,16 @@ func (s *scry) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// No cookie metrics without snapshots: absent, not a misleading 0.
+	var cookieStatus func() (time.Time, int, uint64)
+	if cfg.SessionCookies {
+		cookieStatus = func() (time.Time, int, uint64) {
+			if s.cookies == nil {
+				return time.Time{}, 0, 0
+			}
+			return s.cookies.Status()
+		}
+	}
 	s.metrics = metrics.New(Version, metrics.Sources{
 		VNCViewers:      s.novnc.Viewers,
 		VNCLogins:       s.novnc.Logins,
@@ -168,12 +178,7 @@ func (s *scry) start(ctx context.Context) error {
 			}
 			return time.Time{}
 		},
-		CookieSnapshot: func() (time.Time, int) {
-			if s.cookies == nil {
-				return time.Time{}, 0
-			}
-			return s.cookies.Stats()
-		},
+		CookieSnapshot: cookieStatus,
 	})
 
 	// A private runtime directory for the children: their HOME, and the

@@ -181,11 +181,13 @@ type Store struct {
 	lastHash [32]byte
 	saved    time.Time
 	count    int
+	checked  time.Time // last successful snapshot, written or not
+	failures uint64    // snapshots Run saw fail
 }
 
 // New returns the store for the profile in dir.
 func New(dir string, log *slog.Logger, uid, gid int) *Store {
-	return &Store{dir: dir, path: filepath.Join(dir, FileName), log: log, uid: uid, gid: gid}
+	return &Store{dir: dir, path: filepath.Join(dir, FileName), log: log, uid: uid, gid: gid, checked: time.Now()}
 }
 
 // databaseFiles are Chromium's cookie database and its SQLite side files,
@@ -256,6 +258,17 @@ func (s *Store) Stats() (time.Time, int) {
 	return s.saved, s.count
 }
 
+// Status reports, for metrics, when a snapshot last succeeded (the jar
+// read, and written if it changed; before the first, when the store was
+// made), how many cookies the snapshot holds, and how many snapshots Run
+// saw fail. A growing age with failures says snapshots are failing; a
+// jar that merely did not change keeps the age small.
+func (s *Store) Status() (last time.Time, cookies int, failures uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checked, s.count, s.failures
+}
+
 func getCookies(ctx context.Context, c Caller) ([]Cookie, error) {
 	var res struct {
 		Cookies []Cookie `json:"cookies"`
@@ -291,6 +304,7 @@ func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h == s.lastHash && !force {
+		s.checked = time.Now()
 		return false, nil
 	}
 	now := time.Now().UTC()
@@ -304,7 +318,7 @@ func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error
 	if err := profile.WriteFileAtomic(s.path, data, 0o600, s.uid, s.gid); err != nil {
 		return false, fmt.Errorf("snapshot session cookies: %w", err)
 	}
-	s.lastHash, s.saved, s.count = h, now, len(sess)
+	s.lastHash, s.saved, s.count, s.checked = h, now, len(sess), time.Now()
 	return true, nil
 }
 
@@ -532,6 +546,9 @@ func (s *Store) Run(ctx context.Context, sched Schedule, conn func(context.Conte
 		}
 		cancel()
 		if err != nil && ctx.Err() == nil {
+			s.mu.Lock()
+			s.failures++
+			s.mu.Unlock()
 			s.log.Warn("cookie snapshot failed; will retry", "err", err)
 		}
 	}

@@ -1,6 +1,6 @@
 // Package metrics exposes scry's Prometheus metrics: both doors' traffic,
 // refusals, child restarts, Chromium's uptime and memory, and the cookie
-// snapshot's age.
+// snapshots' health.
 package metrics
 
 import (
@@ -21,9 +21,12 @@ type Sources struct {
 	// ChromiumPid returns the browser's pid, 0 if it is not running.
 	ChromiumPid     func() int
 	ChromiumStarted func() time.Time
-	// CookieSnapshot returns when the snapshot last changed and how many
-	// cookies it holds.
-	CookieSnapshot func() (time.Time, int)
+	// CookieSnapshot, nil when scry keeps no snapshots
+	// (SESSION_COOKIES=off), returns when a snapshot last succeeded (the
+	// jar read, and written if it changed; before the first, when the
+	// store started), how many cookies the snapshot holds and how many
+	// snapshots failed.
+	CookieSnapshot func() (last time.Time, cookies int, failures uint64)
 }
 
 // Metrics holds the collectors scry updates as things happen.
@@ -42,7 +45,7 @@ func New(version string, src Sources) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.cdpOpen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "scry_cdp_connections_open", Help: "CDP WebSocket connections open through the bridge."})
 	m.cdpTotal = prometheus.NewCounter(prometheus.CounterOpts{Name: "scry_cdp_connections_total", Help: "CDP WebSocket connections accepted since start."})
-	m.cdpBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_cdp_bytes_total", Help: "Bytes spliced through the CDP bridge, by direction (in: client to Chromium)."}, []string{"direction"})
+	m.cdpBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_cdp_bytes_total", Help: "Bytes spliced through the CDP bridge, by direction (in: client to Chromium, out: Chromium to client). Added when a connection closes, so a long-lived connection's bytes appear only at its end; discovery requests are not counted."}, []string{"direction"})
 	m.cdpDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scry_cdp_connection_duration_seconds", Help: "How long CDP connections lasted.",
 		Buckets: []float64{0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600}})
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (host, origin, token, limit)."}, []string{"door", "reason"})
@@ -83,21 +86,27 @@ func New(version string, src Sources) *Metrics {
 			}))
 	}
 	if src.ChromiumPid != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_chromium_resident_memory_bytes", Help: "Resident memory of Chromium's whole process tree (sum of proportional set sizes, so shared pages count once)."},
-			func() float64 { return float64(TreeRSS(src.ChromiumPid())) }))
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_chromium_pss_bytes",
+			Help: "Memory of Chromium's whole process tree (the browser and every descendant: zygotes, renderers, GPU and utility processes), " +
+				"as the sum of their proportional set sizes (PSS), so a page shared between processes counts once. Not RSS, which would count shared pages once per process."},
+			func() float64 { return float64(TreePSS(src.ChromiumPid())) }))
 	}
 	if src.CookieSnapshot != nil {
 		m.reg.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_cookie_snapshot_age_seconds", Help: "Seconds since the cookie snapshot last changed on disk (0: none yet)."},
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_cookie_snapshot_age_seconds",
+				Help: "Seconds since a cookie snapshot last succeeded (the jar read over CDP, and written if it changed), counted from start until the first; " +
+					"it grows while snapshots fail. Snapshots run every SESSION_COOKIE_INTERVAL and after navigations."},
 				func() float64 {
-					t, _ := src.CookieSnapshot()
+					t, _, _ := src.CookieSnapshot()
 					if t.IsZero() {
 						return 0
 					}
 					return time.Since(t).Seconds()
 				}),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_cookie_snapshot_cookies", Help: "Cookies in the last snapshot."},
-				func() float64 { _, n := src.CookieSnapshot(); return float64(n) }))
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_cookie_snapshot_cookies", Help: "Cookies (session and persistent) in the last snapshot written or restored."},
+				func() float64 { _, n, _ := src.CookieSnapshot(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "scry_cookie_snapshot_failures_total", Help: "Cookie snapshots that failed (Chromium unreachable or the file not written)."},
+				func() float64 { _, _, f := src.CookieSnapshot(); return float64(f) }))
 	}
 	return m
 }

@@ -6,23 +6,39 @@ import (
 	"strings"
 )
 
-// TreeRSS sums the resident memory of pid and all its descendants, read
-// from /proc. Chromium's renderers are descendants of the browser process
-// (through its zygotes), so this is the browser's whole footprint. Each
-// process counts its proportional set size (shared pages split between
-// the processes sharing them); summing plain RSS would count Chromium's
-// shared pages once per process, several times over. Plain RSS is the
-// fallback where smaps_rollup cannot be read.
-func TreeRSS(pid int) int64 {
+// TreePSS sums the memory of pid and all its descendants, read from
+// /proc. Chromium's renderers, GPU and utility processes are descendants
+// of the browser process (through its zygotes), so this is the browser's
+// whole footprint (less crashpad's handlers, which are reparented away).
+// Each process counts its proportional set size (PSS: a shared page is
+// split between the processes sharing it, so it counts once in the sum);
+// summing plain RSS would count Chromium's shared pages once per process,
+// several times over. Plain RSS is the fallback for a process whose
+// smaps_rollup cannot be read.
+func TreePSS(pid int) int64 {
 	if pid <= 0 {
 		return 0
 	}
+	procs := readProcs()
+	var total int64
+	for _, p := range procs.tree(pid) {
+		total += pss(p, procs.rss[p])
+	}
+	return total
+}
+
+// procTable is /proc at one moment: each process's children and RSS.
+type procTable struct {
+	children map[int][]int
+	rss      map[int]int64
+}
+
+func readProcs() procTable {
+	t := procTable{children: map[int][]int{}, rss: map[int]int64{}}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return t
 	}
-	children := map[int][]int{}
-	rss := map[int]int64{}
 	page := int64(os.Getpagesize())
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
@@ -45,10 +61,15 @@ func TreeRSS(pid int) int64 {
 		}
 		ppid, _ := strconv.Atoi(f[1])
 		pages, _ := strconv.ParseInt(f[21], 10, 64)
-		children[ppid] = append(children[ppid], p)
-		rss[p] = pages * page
+		t.children[ppid] = append(t.children[ppid], p)
+		t.rss[p] = pages * page
 	}
-	var total int64
+	return t
+}
+
+// tree is pid and all its descendants.
+func (t procTable) tree(pid int) []int {
+	var out []int
 	stack := []int{pid}
 	seen := map[int]bool{}
 	for len(stack) > 0 {
@@ -58,12 +79,16 @@ func TreeRSS(pid int) int64 {
 			continue
 		}
 		seen[p] = true
-		total += pss(p, rss[p])
-		stack = append(stack, children[p]...)
+		out = append(out, p)
+		stack = append(stack, t.children[p]...)
 	}
-	return total
+	return out
 }
 
+// descendants is pid and all its descendants now.
+func descendants(pid int) []int { return readProcs().tree(pid) }
+
+// pss is pid's proportional set size, or rss if it cannot be read.
 func pss(pid int, rss int64) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 	if err != nil {
