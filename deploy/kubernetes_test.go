@@ -306,6 +306,113 @@ func TestServiceIsPrivate(t *testing.T) {
 	}
 }
 
+// TestServiceKeepsTheNameWhileNotReady: one browser per StatefulSet, dialled
+// by its pod's DNS name, so a not-ready pod (Chromium slow, readiness
+// failing) must keep scry-0.scry resolving; there is nowhere else to send
+// the agent.
+func TestServiceKeepsTheNameWhileNotReady(t *testing.T) {
+	m := loadManifests(t)
+	if !m.services[0].Spec.PublishNotReadyAddresses {
+		t.Error("headless Service: publishNotReadyAddresses must be true, or a not-ready pod loses its DNS name scry-0.scry")
+	}
+}
+
+// TestDocumentedHTTPProbes: the httpGet probes the StatefulSet's comments
+// offer instead of TCP decode as real probes, keep the design's numbers,
+// never point liveness at /readyz, and give /readyz a timeout above its
+// 3 s budget.
+func TestDocumentedHTTPProbes(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(k8sDir, "statefulset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		if !strings.HasPrefix(l, "#") {
+			continue
+		}
+		l = strings.TrimSpace(strings.TrimPrefix(l, "#"))
+		name, snippet, ok := strings.Cut(l, "Probe:")
+		if !ok || !strings.Contains(snippet, "httpGet") {
+			continue
+		}
+		var p corev1.Probe
+		if err := yaml.UnmarshalStrict([]byte(snippet), &p); err != nil {
+			t.Errorf("documented %sProbe %q: %v", name, snippet, err)
+			continue
+		}
+		found[name] = true
+		want, ok := probes[name]
+		if !ok {
+			t.Errorf("documented probe %q is not one of the design's", name)
+			continue
+		}
+		if p.HTTPGet == nil || p.HTTPGet.Port != intstr.FromString("cdp") {
+			t.Errorf("documented %sProbe: want httpGet on the cdp port, got %+v", name, p.ProbeHandler)
+			continue
+		}
+		if p.PeriodSeconds != want.period || p.FailureThreshold != want.failures {
+			t.Errorf("documented %sProbe: %ds x %d, want the design's %ds x %d", name, p.PeriodSeconds, p.FailureThreshold, want.period, want.failures)
+		}
+		switch path := p.HTTPGet.Path; {
+		case name == "liveness" && path != "/healthz":
+			t.Errorf("documented livenessProbe on %s: liveness must be /healthz, never /readyz or /json/version", path)
+		case path == "/readyz" && p.TimeoutSeconds < 4:
+			t.Errorf("documented %sProbe on /readyz: timeoutSeconds %d, want > 3 (scry's readiness budget is 3 s; the default is 1)", name, p.TimeoutSeconds)
+		}
+	}
+	for _, name := range []string{"liveness", "readiness"} {
+		if !found[name] {
+			t.Errorf("statefulset.yaml documents no httpGet %sProbe", name)
+		}
+	}
+}
+
+// TestNetworkPolicyScraperRule: the commented rule for Prometheus, once
+// uncommented, is a valid policy that admits those pods to the cdp port
+// only, with both selectors in one peer (namespace AND pods).
+func TestNetworkPolicyScraperRule(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(k8sDir, "networkpolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	uncommented := 0
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "    # - from:") {
+			in = true
+		}
+		if in && strings.HasPrefix(line, "    # ") {
+			line = "    " + strings.TrimPrefix(line, "    # ")
+			uncommented++
+		} else {
+			in = false
+		}
+		lines = append(lines, line)
+	}
+	if uncommented == 0 {
+		t.Fatal("networkpolicy.yaml has no commented scraper rule (a line \"    # - from:\")")
+	}
+	var np networkingv1.NetworkPolicy
+	if err := yaml.UnmarshalStrict([]byte(strings.Join(lines, "\n")), &np); err != nil {
+		t.Fatalf("the scraper rule uncommented: %v", err)
+	}
+	m := loadManifests(t)
+	if got, want := len(np.Spec.Ingress), len(m.policies[0].Spec.Ingress)+1; got != want {
+		t.Fatalf("uncommented: %d ingress rules, want %d", got, want)
+	}
+	rule := np.Spec.Ingress[len(np.Spec.Ingress)-1]
+	if len(rule.From) != 1 || rule.From[0].NamespaceSelector == nil || rule.From[0].PodSelector == nil ||
+		len(rule.From[0].PodSelector.MatchLabels) == 0 || rule.From[0].IPBlock != nil {
+		t.Errorf("scraper rule: want one peer with a namespaceSelector and a podSelector, got %+v", rule.From)
+	}
+	if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || rule.Ports[0].Port.String() != "cdp" {
+		t.Errorf("scraper rule: want the cdp port only, got %+v", rule.Ports)
+	}
+}
+
 // TestNothingPublic scans the raw files too, so a LoadBalancer hidden in a
 // kind this test does not decode still fails.
 func TestNothingPublic(t *testing.T) {
