@@ -9,7 +9,7 @@ DEB_PACKAGES := chromium xvfb x11vnc novnc websockify socat tini fonts-liberatio
 PROFILE_DIR ?= $(CURDIR)/.profile
 BIN := bin/scry
 
-.PHONY: all build deps run test test-unit test-integration test-deploy fuzz bench bench-cdp bench-vnc container-test clean
+.PHONY: all build deps run test test-unit test-integration test-deploy fuzz bench bench-cdp bench-vnc container-test soak clean
 
 all: build
 
@@ -40,6 +40,7 @@ run: deps build
 # manifests. CI also runs container-test and a short fuzz pass.
 test: deps
 	$(GO) vet ./...
+	$(GO) vet -tags soak ./soak/
 	$(GO) test -count=1 -timeout 20m ./...
 	cd deploy && $(GO) test -count=1 ./...
 
@@ -80,6 +81,12 @@ bench-vnc:
 
 container-test:
 	bash scripts/container-test.sh
+
+# soak holds many CDP clients on one scry for SOAK_DURATION (default 2m;
+# SOAK_IDLE, SOAK_ACTIVE, SOAK_PACE, SOAK_KEEPALIVE: docs/soak.md). A
+# report, never part of test.
+soak: deps
+	$(GO) test -tags soak -count=1 -run TestSoak -v -timeout 60m ./soak/
 
 clean:
 	rm -rf bin

@@ -4,6 +4,7 @@ package soak
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,9 @@ type settings struct {
 	active   int           // SOAK_ACTIVE: clients looping Runtime.evaluate on their own tab, default 50
 	pace     time.Duration // SOAK_PACE: pause between one client's calls, default 10ms
 	report   time.Duration // SOAK_REPORT: progress line interval, default 30s
+	// keepalive is scry's KEEPALIVE (SOAK_KEEPALIVE), default 5s/2s/2: a
+	// quiet connection sees a probe every few seconds instead of every 30.
+	keepalive string
 }
 
 func loadSettings(t *testing.T) settings {
@@ -59,11 +63,12 @@ func loadSettings(t *testing.T) settings {
 		return n
 	}
 	return settings{
-		duration: dur("SOAK_DURATION", "2m"),
-		idle:     num("SOAK_IDLE", 200),
-		active:   num("SOAK_ACTIVE", 50),
-		pace:     dur("SOAK_PACE", "10ms"),
-		report:   dur("SOAK_REPORT", "30s"),
+		duration:  dur("SOAK_DURATION", "2m"),
+		idle:      num("SOAK_IDLE", 200),
+		active:    num("SOAK_ACTIVE", 50),
+		pace:      dur("SOAK_PACE", "10ms"),
+		report:    dur("SOAK_REPORT", "30s"),
+		keepalive: cmp.Or(os.Getenv("SOAK_KEEPALIVE"), "5s/2s/2"),
 	}
 }
 
@@ -123,7 +128,7 @@ func startScry(t *testing.T, cs settings) *scry {
 		"NOVNC_PORT":        strconv.Itoa(freePort(t)),
 		"VNC_PORT":          strconv.Itoa(freePort(t)),
 		"LOG_FORMAT":        "json",
-		"KEEPALIVE":         "5s/2s/2",
+		"KEEPALIVE":         cs.keepalive,
 		// Room for every soak connection; the default cap is 128.
 		"CDP_MAX_CONNS":      strconv.Itoa(cs.idle + cs.active + 16),
 		"CHROME_EXTRA_FLAGS": "--disable-background-networking --disable-component-update --disable-sync --no-pings",
@@ -353,7 +358,12 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	scryRSS0 := rss(s.cmd.Process.Pid)
-	chromeRSS0 := s.metrics(ctx)["scry_chromium_resident_memory_bytes"]
+	// The tree's PSS (see docs/soak.md); missing would read as 0.
+	const chromeMem = "scry_chromium_pss_bytes"
+	chromePSS0, ok := s.metrics(ctx)[chromeMem]
+	if !ok {
+		t.Fatalf("%s missing from /metrics", chromeMem)
+	}
 
 	// The idle crowd: browser-level WebSockets that say nothing for the
 	// whole run, so only keepalive probes cross them.
@@ -451,8 +461,8 @@ func TestSoak(t *testing.T) {
 				return
 			case <-tick.C:
 				m := s.metrics(ctx)
-				t.Logf("%6s: %d calls, %v CDP connections open, scry RSS %d MiB, chromium RSS %.0f MiB",
-					time.Since(start).Round(time.Second), calls.Load(), m["scry_cdp_connections_open"], rss(s.cmd.Process.Pid)>>20, m["scry_chromium_resident_memory_bytes"]/(1<<20))
+				t.Logf("%6s: %d calls, %v CDP connections open, scry RSS %d MiB, chromium tree PSS %.0f MiB",
+					time.Since(start).Round(time.Second), calls.Load(), m["scry_cdp_connections_open"], rss(s.cmd.Process.Pid)>>20, m[chromeMem]/(1<<20))
 			}
 		}
 	}()
@@ -462,7 +472,7 @@ func TestSoak(t *testing.T) {
 	// Every idle connection must still be there and still work.
 	m := s.metrics(ctx)
 	scryRSS1 := rss(s.cmd.Process.Pid)
-	chromeRSS1 := m["scry_chromium_resident_memory_bytes"]
+	chromePSS1 := m[chromeMem]
 	idleDrops, idleErrs := 0, 0
 	var firstIdleErr error
 	for _, c := range idle {
@@ -516,19 +526,19 @@ func TestSoak(t *testing.T) {
 	}
 	mib := func(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }
 	report := fmt.Sprintf(`soak report
-  duration                 %s (KEEPALIVE=5s/2s/2)
+  duration                 %s (KEEPALIVE=%s)
   idle WebSockets          %d: %d dropped, %d failed Browser.getVersion at the end
   active clients           %d: %d dropped, %d Runtime.evaluate calls (%.0f/s), %d errors
   evaluate latency         p50 %s, p99 %s, max %s
   cdp connections closed   %d during the soak (want the %d active ones closing at the end, no others)
   scry RSS                 %s at start, %s at end
-  chromium tree RSS        %s at start (1 tab), %s at end
+  chromium tree PSS        %s at start (1 tab), %s at end
   scry goroutines at end   %.0f`,
-		cs.duration, cs.idle, idleDrops, idleErrs,
+		cs.duration, cs.keepalive, cs.idle, idleDrops, idleErrs,
 		cs.active, drops, total, float64(total)/cs.duration.Seconds(), errs,
 		pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond),
 		closedDuring, cs.active,
-		mib(float64(scryRSS0)), mib(float64(scryRSS1)), mib(chromeRSS0), mib(chromeRSS1), m["go_goroutines"])
+		mib(float64(scryRSS0)), mib(float64(scryRSS1)), mib(chromePSS0), mib(chromePSS1), m["go_goroutines"])
 	t.Log(report)
 	fmt.Println(report)
 
