@@ -13,8 +13,10 @@ package cdpproxy
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +38,10 @@ var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interv
 // maxDiscoveryBody bounds a discovery answer scry buffers to rewrite.
 const maxDiscoveryBody = 32 << 20
 
+// maxRequestBody bounds a request body scry accepts to forward: Chrome's
+// discovery endpoints read none (/json/new takes its URL in the query).
+const maxRequestBody = 4 << 10
+
 // Config configures a Proxy.
 type Config struct {
 	// Backend is Chromium's loopback DevTools address, "127.0.0.1:9223".
@@ -47,6 +54,11 @@ type Config struct {
 	KeepAlive net.KeepAliveConfig
 	// DialTimeout bounds connecting to Chromium; zero means 5 s.
 	DialTimeout time.Duration
+	// BodyTimeout bounds reading the body of a request that carries one,
+	// counted from when its headers were read, so a client trickling a
+	// body cannot hold a connection; zero means 10 s. WebSocket upgrades
+	// carry no body, and their spliced streams never time out.
+	BodyTimeout time.Duration
 	// Observer, if not nil, is told about connections and refusals.
 	Observer Observer
 	// Token, if not empty, must accompany every request, as
@@ -102,6 +114,9 @@ func New(cfg Config) *Proxy {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -126,8 +141,25 @@ func New(cfg Config) *Proxy {
 }
 
 // ServeHTTP applies the policy, then forwards discovery requests or splices
-// WebSocket upgrades through to Chromium.
+// WebSocket upgrades through to Chromium. Every answer but a spliced
+// WebSocket (which logs its own line when it closes) gets one debug record.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	aw := &accessWriter{ResponseWriter: w}
+	if hasBody(r) {
+		// Bound the rest of the request's read, whatever the answer: a
+		// body scry reads (serveHTTP lifts the bound once it has it) or
+		// the one net/http drains after a refusal or scry's own answers.
+		_ = http.NewResponseController(w).SetReadDeadline(start.Add(p.cfg.BodyTimeout))
+	}
+	p.serve(aw, r)
+	if !aw.hijacked {
+		p.log.Debug("request", "client", r.RemoteAddr, "method", r.Method, "path", p.logPath(r),
+			"status", aw.status(), "duration", time.Since(start).Round(time.Microsecond), "bytes", aw.bytes)
+	}
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if err := p.cfg.Policy.CheckHost(r.Host); err != nil {
 		p.refuse(w, r, "host", http.StatusForbidden, err)
 		return
@@ -154,6 +186,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isUpgrade(r) {
+		// Chromium accepts any key and any version; hold the handshake
+		// to RFC 6455 before it takes a slot or reaches Chromium.
+		if code, err := checkUpgrade(r); err != nil {
+			switch code {
+			case http.StatusUpgradeRequired:
+				w.Header().Set("Sec-WebSocket-Version", "13")
+				w.Header().Set("Upgrade", "websocket")
+			case http.StatusMethodNotAllowed:
+				w.Header().Set("Allow", http.MethodGet)
+			}
+			p.refuse(w, r, "bad_request", code, err)
+			return
+		}
 		if !p.admit() {
 			p.refuse(w, r, "limit", http.StatusServiceUnavailable, fmt.Errorf(
 				"too many CDP connections (CDP_MAX_CONNS=%d): close idle clients or raise the limit", p.cfg.MaxConns))
@@ -166,10 +211,55 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.serveHTTP(w, r)
 }
 
+// refuse answers a refused request and closes the connection after the
+// answer: without "Connection: close", net/http would first read (up to
+// 256 KiB of) the body of a client scry has no more business with.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
 	p.obs.Refused(reason)
-	p.log.Warn("refused", "reason", reason, "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
+	p.log.Warn("refused", "reason", reason, "client", r.RemoteAddr, "path", p.logPath(r), "err", err)
+	w.Header().Set("Connection", "close")
 	http.Error(w, err.Error(), code)
+}
+
+// logPath is the request's path for the log, with scry's token, should a
+// client put it there, blanked. The query, where the token belongs, is
+// never logged.
+func (p *Proxy) logPath(r *http.Request) string {
+	if p.cfg.Token != "" && strings.Contains(r.URL.Path, p.cfg.Token) {
+		return strings.ReplaceAll(r.URL.Path, p.cfg.Token, "REDACTED")
+	}
+	return r.URL.Path
+}
+
+// hasBody reports whether a request carries a body (a Content-Length
+// above 0, or chunked).
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody
+}
+
+// checkUpgrade checks a WebSocket upgrade against RFC 6455's opening
+// handshake and returns the status to refuse it with, if it fails.
+func checkUpgrade(r *http.Request) (int, error) {
+	if r.Method != http.MethodGet {
+		return http.StatusMethodNotAllowed, fmt.Errorf("a WebSocket upgrade is a GET, not %s", r.Method)
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return http.StatusBadRequest, fmt.Errorf("a WebSocket upgrade needs HTTP/1.1, not %s", r.Proto)
+	}
+	if hasBody(r) {
+		return http.StatusBadRequest, errors.New("a WebSocket upgrade carries no body")
+	}
+	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		return http.StatusUpgradeRequired, errors.New("unsupported WebSocket version: send Sec-WebSocket-Version: 13")
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return http.StatusBadRequest, errors.New("a WebSocket upgrade needs one Sec-WebSocket-Key")
+	}
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
+		return http.StatusBadRequest, errors.New("bad Sec-WebSocket-Key: want 16 random bytes in base64")
+	}
+	return 0, nil
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -277,6 +367,17 @@ type cachedAnswer struct {
 }
 
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// The body first, whole: a client's malformed, oversized or trickled
+	// body is its own fault, answered here, never blamed on Chromium.
+	body, code, err := p.readBody(w, r)
+	if err != nil {
+		p.refuse(w, r, "bad_request", code, err)
+		return
+	}
+	if hasBody(r) {
+		// All read: a slow answer from Chromium must not trip the bound.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	isVersion := r.Method == http.MethodGet && discoveryCommand(r.URL.EscapedPath()) == "version"
 	if c := p.version.Load(); isVersion && c != nil {
 		p.writeDiscovery(w, r, c.header, http.StatusOK, c.body)
@@ -285,6 +386,17 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	out := p.outgoing(r)
 	for _, h := range hopHeaders {
 		out.Header.Del(h)
+	}
+	if hasBody(r) {
+		// Chromium gets what was read, with its length (its HTTP server
+		// does not take chunked bodies).
+		out.TransferEncoding = nil
+		out.ContentLength = int64(len(body))
+		out.Body = http.NoBody
+		if len(body) > 0 {
+			out.Body = io.NopCloser(bytes.NewReader(body))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		}
 	}
 	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
@@ -324,7 +436,28 @@ func (p *Proxy) writeDiscovery(w http.ResponseWriter, r *http.Request, h http.He
 	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
-	p.log.Debug("discovery", "client", r.RemoteAddr, "path", r.URL.Path, "status", code, "bytes", len(body))
+}
+
+// readBody reads a request's body, within BodyTimeout (ServeHTTP set the
+// deadline) and maxRequestBody. On failure it returns the status to refuse
+// the request with.
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	if !hasBody(r) {
+		return nil, 0, nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	var tooBig *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return b, 0, nil
+	case errors.As(err, &tooBig):
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes: CDP discovery requests carry none", maxRequestBody)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return nil, http.StatusRequestTimeout, fmt.Errorf("request body not received within %s", p.cfg.BodyTimeout)
+	default:
+		return nil, http.StatusBadRequest, fmt.Errorf("malformed request body: %w", err)
+	}
 }
 
 // tokenQuery returns the query to add to rewritten WebSocket URLs: the
@@ -399,7 +532,7 @@ func copyHeader(dst, src http.Header) {
 // the two TCP connections together byte for byte.
 func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	id := p.nextID.Add(1)
-	log := p.log.With("conn", id, "client", r.RemoteAddr, "path", r.URL.Path)
+	log := p.log.With("conn", id, "client", r.RemoteAddr, "path", p.logPath(r))
 	backend, err := p.dialer.DialContext(r.Context(), "tcp", p.cfg.Backend)
 	if err != nil {
 		log.Warn("dial chromium failed", "err", err)
@@ -441,6 +574,8 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		log.Error("hijack failed", "err", err)
 		return
 	}
+	// A spliced stream never times out, whatever the server left set.
+	_ = client.SetDeadline(time.Time{})
 	// The listener may have set other keepalive values, or none.
 	if kc, ok := client.(interface {
 		SetKeepAliveConfig(net.KeepAliveConfig) error
@@ -536,6 +671,55 @@ func closeWrite(c net.Conn) {
 		return
 	}
 	_ = c.Close()
+}
+
+// accessWriter notes what was answered, for the access log.
+type accessWriter struct {
+	http.ResponseWriter
+	code     int
+	bytes    int64
+	hijacked bool
+}
+
+func (a *accessWriter) WriteHeader(code int) {
+	if a.code == 0 && code >= 200 {
+		a.code = code
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *accessWriter) Write(b []byte) (int, error) {
+	if a.code == 0 {
+		a.code = http.StatusOK
+	}
+	n, err := a.ResponseWriter.Write(b)
+	a.bytes += int64(n)
+	return n, err
+}
+
+func (a *accessWriter) Flush() {
+	if a.code == 0 {
+		a.code = http.StatusOK
+	}
+	_ = http.NewResponseController(a.ResponseWriter).Flush()
+}
+
+func (a *accessWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(a.ResponseWriter).Hijack()
+	if err == nil {
+		a.hijacked = true
+	}
+	return c, rw, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (a *accessWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+func (a *accessWriter) status() int {
+	if a.code == 0 {
+		return http.StatusOK
+	}
+	return a.code
 }
 
 func (p *Proxy) track(cs ...net.Conn) bool {

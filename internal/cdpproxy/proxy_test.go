@@ -195,11 +195,13 @@ type bridge struct {
 const publicName = "scry-0.scry"
 
 // newBridge serves a Proxy for cfg on a loopback listener, filling in a
-// quiet logger and a recording observer.
+// quiet logger (unless cfg has one) and a recording observer.
 func newBridge(t *testing.T, cfg Config) *bridge {
 	t.Helper()
 	obs := &recorder{}
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	cfg.DialTimeout = 2 * time.Second
 	cfg.Observer = obs
 	p := New(cfg)
