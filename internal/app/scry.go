@@ -293,6 +293,8 @@ func (s *scry) start(ctx context.Context) error {
 		MaxConns:  cfg.CDPMaxConns,
 		Health:    s.health(),
 		Metrics:   s.metrics.Handler(),
+		// A request's body is bounded like its headers.
+		BodyTimeout: cfg.HeaderTimeout,
 	})
 	srv, err := s.listenAndServe(s.log.With("door", "cdp"), "cdp", net.JoinHostPort("", strconv.Itoa(cfg.CDPPort)), s.proxy)
 	if err != nil {
