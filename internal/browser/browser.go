@@ -70,7 +70,9 @@ func Flags(c *config.Config) []string {
 // WaitCDP polls Chromium's loopback DevTools endpoint until it answers, the
 // process exits, or ctx ends.
 func WaitCDP(ctx context.Context, addr string, p *supervise.Process) (*cdp.Version, error) {
-	client := &http.Client{Timeout: 2 * time.Second}
+	// No keep-alive: a start-up probe must not leave an idle socket to
+	// Chromium behind for the transport's idle timeout.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last error
