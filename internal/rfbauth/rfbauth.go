@@ -173,6 +173,12 @@ type ServerConfig struct {
 	// holds the answer back to slow down guessing (the caller can pace
 	// failures across connections). nil answers at once.
 	FailWait func()
+	// AwaitPassword, if not nil, runs once the challenge is sent, before
+	// the viewer's answer is read. Until then every step is machine-paced
+	// (a viewer answers in milliseconds); from here a human may be typing
+	// the password, so the caller can give the connection a longer
+	// deadline. It never runs with security type None.
+	AwaitPassword func()
 }
 
 // ReadyError wraps the error of ServerConfig.Ready, to tell it from a
@@ -272,6 +278,9 @@ func checkPassword(rw io.ReadWriter, cfg ServerConfig) error {
 	}
 	if _, err := rw.Write(challenge[:]); err != nil {
 		return fmt.Errorf("write challenge: %w", err)
+	}
+	if cfg.AwaitPassword != nil {
+		cfg.AwaitPassword()
 	}
 	var resp [16]byte
 	if _, err := io.ReadFull(rw, resp[:]); err != nil {

@@ -284,3 +284,54 @@ func TestNewPassword(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+// TestAwaitPassword: the hook runs after the challenge is sent and before
+// the answer is read (the viewer below answers only once it ran), and never
+// with security type None.
+func TestAwaitPassword(t *testing.T) {
+	for _, version := range []string{"RFB 003.008\n", "RFB 003.003\n"} {
+		t.Run(strings.TrimSpace(version), func(t *testing.T) {
+			awaiting := make(chan struct{})
+			c, errc := serve(t, ServerConfig{Password: "pw", AwaitPassword: func() { close(awaiting) }})
+			read(t, c, 12)
+			write(t, c, []byte(version))
+			if version == "RFB 003.008\n" {
+				read(t, c, 2)
+				select {
+				case <-awaiting:
+					t.Fatal("AwaitPassword ran before the security type was chosen")
+				default:
+				}
+				write(t, c, []byte{SecurityVNCAuth})
+			} else {
+				read(t, c, 4)
+			}
+			var ch [16]byte
+			copy(ch[:], read(t, c, 16))
+			select {
+			case <-awaiting:
+			case <-time.After(5 * time.Second):
+				t.Fatal("AwaitPassword did not run once the challenge was sent")
+			}
+			resp := DESResponse([]byte("pw"), ch)
+			write(t, c, resp[:])
+			if r := read(t, c, 4); !bytes.Equal(r, []byte{0, 0, 0, 0}) {
+				t.Fatalf("result %v, want OK", r)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("None", func(t *testing.T) {
+		c, errc := serve(t, ServerConfig{AwaitPassword: func() { t.Error("AwaitPassword ran with security type None") }})
+		read(t, c, 12)
+		write(t, c, []byte("RFB 003.008\n"))
+		read(t, c, 2)
+		write(t, c, []byte{SecurityNone})
+		read(t, c, 4)
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
