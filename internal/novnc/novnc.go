@@ -14,6 +14,24 @@
 //	/vnc.html    noVNC's full manual UI; every other noVNC file is served
 //	             too, without directory listings.
 //
+// A viewer's login is bounded in two stages: the machine-paced RFB steps
+// (ProtocolVersion, the security type) by HandshakeTimeout, 10 s, since a
+// real noVNC answers in milliseconds; the password prompt, where a human
+// types, by PasswordTimeout, 2 minutes. Logins in progress are capped (as
+// many as viewers, at least 4), but over the cap a newcomer takes the place
+// of the oldest login still in the machine-paced steps, else of the oldest
+// at the prompt: silent connections cannot lock the human out.
+//
+// Every request other than a WebSocket upgrade is read within
+// RequestTimeout; a request with a body (no route takes one) is answered
+// and its connection closed without reading it, and so is every refusal.
+//
+// Refusals are reported to Config.OnRefused for metrics. At debug level
+// every request gets an access record ("http request": client, method,
+// path without the query, status, duration, bytes) and every viewer a
+// close record ("viewer access": duration, bytes each way, reason).
+// Passwords and pasted text are never logged.
+//
 // The bridge has no idle or read timeout: a viewer watching a still screen
 // is idle, not dead. TCP keepalive (idle 30s, interval 10s, 3 probes) on
 // both legs finds dead peers; the handler sets it on the viewer's connection
@@ -22,7 +40,6 @@
 package novnc
 
 import (
-	"bufio"
 	"context"
 	_ "embed"
 	"errors"
@@ -51,6 +68,10 @@ const (
 	DefaultVNCAddr     = "127.0.0.1:5900"
 	DefaultDialTimeout = 5 * time.Second
 	DefaultFailDelay   = time.Second
+
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultPasswordTimeout  = 2 * time.Minute
+	DefaultRequestTimeout   = 10 * time.Second
 )
 
 // keepAlive is the TCP keepalive on both legs of the bridge: start probing
@@ -75,14 +96,34 @@ type Config struct {
 	StaticDir string
 	// VNCAddr is x11vnc's RFB address; empty means DefaultVNCAddr.
 	VNCAddr string
-	// Logger receives connect and disconnect records (info) and one access
-	// record per viewer (debug); nil discards them.
+	// Logger receives connect, disconnect and refusal records (info and
+	// warn), and access records (debug): one per request, one per viewer;
+	// nil discards them.
 	Logger *slog.Logger
 	// MaxViewers caps concurrent viewers; 0 or negative means no cap.
 	MaxViewers int
 	// DialTimeout bounds connecting to x11vnc; 0 or negative means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// HandshakeTimeout bounds the machine-paced steps of a viewer's RFB
+	// login: from scry's ProtocolVersion to the viewer's choice of
+	// security type (with type None, the whole login). 0 or negative
+	// means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// PasswordTimeout bounds the password prompt: from the VNC
+	// authentication challenge to the viewer's answer, while a human
+	// types. 0 or negative means DefaultPasswordTimeout.
+	PasswordTimeout time.Duration
+	// RequestTimeout bounds reading a request once its headers are in,
+	// except a WebSocket upgrade once it is done. 0 or negative means
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// OnRefused, if not nil, is told the reason of every refusal: "host"
+	// (Host header), "origin" (cross-origin WebSocket), "upgrade" (a bad
+	// WebSocket upgrade), "limit" (too many viewers), "password" (a wrong
+	// VNC password), "handshake" (a broken or stalled RFB handshake) or
+	// "evicted" (a login in progress cut to make room for a newer one).
+	OnRefused func(reason string)
 	// KeepAlive applies to both legs of every bridge; the zero value
 	// means 30 s idle, 10 s interval, 3 probes.
 	KeepAlive net.KeepAliveConfig
@@ -117,10 +158,10 @@ type Handler struct {
 	mux    *http.ServeMux
 	dialer net.Dialer
 
-	open       slots         // authenticated viewers connected now
-	handshakes slots         // viewers still logging in
-	total      atomic.Uint64 // viewers accepted since start
-	pace       *pacer        // wrong-password answers, across viewers
+	open   slots         // authenticated viewers connected now
+	logins logins        // viewers still logging in
+	total  atomic.Uint64 // viewers accepted since start
+	pace   *pacer        // wrong-password answers, across viewers
 
 	ctx    context.Context // canceled by Close: ends every bridge
 	cancel context.CancelFunc
@@ -142,6 +183,15 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxViewers < 0 {
 		cfg.MaxViewers = 0
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.PasswordTimeout <= 0 {
+		cfg.PasswordTimeout = DefaultPasswordTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	switch {
 	case cfg.FailDelay == 0:
@@ -188,14 +238,46 @@ func checkStaticDir(dir string) error {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &respWriter{ResponseWriter: w, ka: h.cfg.KeepAlive}
+	// An upgrade's record is written once it is done; the viewer's
+	// session gets its own close record.
+	rw.onHijack = func() { logAccess(h.log, r, rw, start) }
+	// Bound reading the rest of the request; the upgrade clears it. The
+	// error is only that the server cannot (not HTTP/1): ignore it.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(start.Add(h.cfg.RequestTimeout))
+	body := r.ContentLength != 0 // no route reads one
+	if body {
+		rw.Header().Set("Connection", "close")
+	}
+	defer func() {
+		if rw.hijacked {
+			return
+		}
+		if body {
+			// Answered: the server must not drain the unread body,
+			// which a client can trickle.
+			_ = rc.SetReadDeadline(time.Now())
+		}
+		logAccess(h.log, r, rw, start)
+	}()
 	if h.cfg.CheckHost != nil {
 		if err := h.cfg.CheckHost(r.Host); err != nil {
+			h.refused("host")
 			h.log.Warn("refused", "reason", "host", "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			http.Error(w, err.Error(), http.StatusForbidden)
+			http.Error(rw, err.Error(), http.StatusForbidden)
 			return
 		}
 	}
-	h.mux.ServeHTTP(w, r)
+	h.mux.ServeHTTP(rw, r)
+}
+
+// refused reports a refusal to Config.OnRefused.
+func (h *Handler) refused(reason string) {
+	if h.cfg.OnRefused != nil {
+		h.cfg.OnRefused(reason)
+	}
 }
 
 // Viewers returns the number of logged-in viewers connected now.
@@ -203,7 +285,7 @@ func (h *Handler) Viewers() int { return int(h.open.n.Load()) }
 
 // Logins returns the number of viewers connected but still in the RFB
 // handshake (at noVNC's password prompt, say).
-func (h *Handler) Logins() int { return int(h.handshakes.n.Load()) }
+func (h *Handler) Logins() int { return int(h.logins.n.Load()) }
 
 // TotalViewers returns the number of viewers accepted since New.
 func (h *Handler) TotalViewers() uint64 { return h.total.Load() }
@@ -294,25 +376,13 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	}
 	// A viewer holds a viewer slot only once it has authenticated, so that
 	// connections which never log in cannot lock the human out; those are
-	// capped on their own (handshakes) and time out.
+	// capped on their own (logins) and time out.
 	if h.full() {
 		h.refuseFull(w, log)
 		return
 	}
-	if !h.handshakes.acquire(h.maxHandshakes()) {
-		log.Warn("viewer refused: too many logins in progress", "max", h.maxHandshakes())
-		http.Error(w, "too many VNC logins in progress; retry in a minute", http.StatusServiceUnavailable)
-		return
-	}
-	handshaking := true
-	defer func() {
-		if handshaking {
-			h.handshakes.release()
-		}
-	}()
 
-	tap := &hijackTap{ResponseWriter: w, ka: h.cfg.KeepAlive}
-	ws, err := websocket.Accept(tap, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// noVNC may ask for "binary"; a client asking for nothing gets
 		// binary frames anyway.
 		Subprotocols: []string{"binary"},
@@ -321,53 +391,94 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		// OriginPatterns empty: only pages from this host may connect.
 	})
 	if err != nil {
-		log.Info("viewer refused: websocket handshake failed", "err", err)
+		reason := "upgrade"
+		if rw, ok := w.(*respWriter); ok && rw.code == http.StatusForbidden {
+			reason = "origin"
+		}
+		h.refused(reason)
+		log.Info("viewer refused: websocket handshake failed", "reason", reason, "err", err)
 		return
 	}
 
-	// Not r.Context(): the connection is hijacked now. Close ends h.ctx.
+	// Not r.Context(): the connection is hijacked now. Close ends h.ctx;
+	// an eviction ends ctx.
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	viewer := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	l := &login{start: time.Now(), end: cancel}
+	if old := h.logins.add(l, h.maxLogins()); old != nil {
+		old.end()
+	}
 
 	// The viewer authenticates to scry, and only then does scry connect
 	// and authenticate to x11vnc, whose password only scry knows.
 	var vnc *net.TCPConn
-	viewer.SetDeadline(time.Now().Add(handshakeTimeout))
+	deadline := l.start.Add(h.cfg.HandshakeTimeout)
+	viewer.SetDeadline(deadline)
 	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
 		Password: h.cfg.Password,
 		FailWait: h.pace.wait,
+		AwaitPassword: func() {
+			h.logins.awaitPassword(l)
+			deadline = time.Now().Add(h.cfg.PasswordTimeout)
+			viewer.SetDeadline(deadline)
+		},
 		Ready: func() (err error) {
 			if !h.open.acquire(int64(h.cfg.MaxViewers)) {
 				return errTooManyViewers
 			}
 			if vnc, err = h.dialVNC(ctx); err != nil {
 				h.open.release()
+				return err
 			}
-			return err
+			// Only the SecurityResult is left to send.
+			deadline = time.Now().Add(h.cfg.HandshakeTimeout)
+			viewer.SetDeadline(deadline)
+			return nil
 		},
 	})
-	h.handshakes.release()
-	handshaking = false
+	evicted := h.logins.remove(l)
+	if err == nil && evicted { // just as it logged in: its connection is cut
+		err = errEvicted
+	}
 	if err != nil && vnc != nil { // authenticated, but the viewer left before hearing so
 		vnc.Close()
 		h.open.release()
 	}
 	if err != nil {
+		stage := l.stage()
 		var re *rfbauth.ReadyError
 		switch {
 		case errors.Is(err, rfbauth.ErrWrongPassword):
+			h.refused("password")
 			log.Warn("viewer refused: wrong VNC password")
 		case errors.Is(err, errTooManyViewers):
+			h.refused("limit")
 			log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
 			ws.Close(websocket.StatusTryAgainLater, "too many viewers; close another viewer and retry")
 			return
+		case evicted:
+			h.refused("evicted")
+			log.Info("viewer cut: too many logins in progress, it made room for a newer one",
+				"stage", stage, "after", time.Since(l.start).Round(time.Millisecond), "max_logins", h.maxLogins())
+		case h.ctx.Err() != nil:
+			log.Info("viewer cut during the RFB handshake: scry is shutting down", "stage", stage)
 		case errors.As(err, &re):
 			log.Error("viewer refused: cannot reach x11vnc", "vnc_addr", h.cfg.VNCAddr, "err", re.Err)
 			ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
 			return
+		case !time.Now().Before(deadline):
+			h.refused("handshake")
+			timeout := h.cfg.HandshakeTimeout
+			if l.password {
+				timeout = h.cfg.PasswordTimeout
+			}
+			log.Info("viewer cut: RFB handshake timed out", "stage", stage, "timeout", timeout)
+		case viewerLeft(err):
+			log.Info("viewer left during the RFB handshake", "stage", stage)
 		default:
-			log.Info("viewer refused: RFB handshake failed", "err", err)
+			h.refused("handshake")
+			log.Info("viewer refused: RFB handshake failed", "stage", stage, "err", err)
 		}
 		viewer.Close()
 		return
@@ -385,9 +496,13 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		"bytes_from_viewer", st.fromViewer, "reason", st.reason)
 }
 
-// handshakeTimeout bounds a viewer's RFB handshake, which includes a
-// human typing the password into noVNC's prompt.
-const handshakeTimeout = 2 * time.Minute
+// viewerLeft tells a viewer that went away from one that broke the
+// protocol.
+func viewerLeft(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || websocket.CloseStatus(err) != -1
+}
+
+var errEvicted = errors.New("login evicted")
 
 var errTooManyViewers = errors.New("too many viewers")
 
@@ -396,17 +511,18 @@ func (h *Handler) full() bool {
 }
 
 func (h *Handler) refuseFull(w http.ResponseWriter, log *slog.Logger) {
+	h.refused("limit")
 	log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
 	http.Error(w, fmt.Sprintf("too many viewers: this screen allows %d at a time; close another viewer and retry",
 		h.cfg.MaxViewers), http.StatusServiceUnavailable)
 }
 
-// maxHandshakes caps logins in progress: as many as viewers, at least 4.
-func (h *Handler) maxHandshakes() int64 {
+// maxLogins caps logins in progress: as many as viewers, at least 4.
+func (h *Handler) maxLogins() int {
 	if h.cfg.MaxViewers <= 0 {
 		return 64
 	}
-	return int64(max(h.cfg.MaxViewers, 4))
+	return max(h.cfg.MaxViewers, 4)
 }
 
 // slots counts holders of a capped resource.
@@ -544,21 +660,6 @@ func (h *Handler) bridge(ctx context.Context, log *slog.Logger, viewer net.Conn,
 	vnc.Close()
 	viewer.Close()
 	return st
-}
-
-// hijackTap sees the viewer's connection when the WebSocket takes it over,
-// to give it scry's TCP keepalive whatever listener the server uses.
-type hijackTap struct {
-	http.ResponseWriter
-	ka net.KeepAliveConfig
-}
-
-func (t *hijackTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(t.ResponseWriter).Hijack()
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
-		tc.SetKeepAliveConfig(t.ka)
-	}
-	return c, brw, err
 }
 
 // readerOnly hides a source's WriteTo so io.CopyBuffer uses our buffer size
