@@ -48,10 +48,13 @@ func New(version string, src Sources) *Metrics {
 	m.cdpBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_cdp_bytes_total", Help: "Bytes spliced through the CDP bridge, by direction (in: client to Chromium, out: Chromium to client). Added when a connection closes, so a long-lived connection's bytes appear only at its end; discovery requests are not counted."}, []string{"direction"})
 	m.cdpDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scry_cdp_connection_duration_seconds", Help: "How long CDP connections lasted.",
 		Buckets: []float64{0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600}})
-	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (host, origin, token, limit)."}, []string{"door", "reason"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (cdp: host, origin, token, limit; novnc: host, origin, upgrade, limit, password, handshake, evicted)."}, []string{"door", "reason"})
 	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_child_restarts_total", Help: "Child process restarts, by process."}, []string{"proc"})
 	for _, r := range []string{"host", "origin", "token", "limit"} {
 		m.refused.WithLabelValues("cdp", r)
+	}
+	for _, r := range NoVNCRefusals {
+		m.refused.WithLabelValues("novnc", r)
 	}
 	m.restarts.WithLabelValues("x11vnc")
 	m.cdpBytes.WithLabelValues("in")
@@ -118,6 +121,14 @@ func (m *Metrics) Handler() http.Handler {
 
 // Refused counts a refused request.
 func (m *Metrics) Refused(door, reason string) { m.refused.WithLabelValues(door, reason).Inc() }
+
+// NoVNCRefusals are the human door's refusal reasons (novnc.Config.OnRefused):
+// a wrong VNC password is "password", a login in progress cut to make room
+// for a newer one "evicted".
+var NoVNCRefusals = []string{"host", "origin", "upgrade", "limit", "password", "handshake", "evicted"}
+
+// NoVNCRefused counts a refusal on the human door.
+func (m *Metrics) NoVNCRefused(reason string) { m.Refused("novnc", reason) }
 
 // Restarted counts a child restart.
 func (m *Metrics) Restarted(proc string) { m.restarts.WithLabelValues(proc).Inc() }
