@@ -369,6 +369,67 @@ func TestDocumentedHTTPProbes(t *testing.T) {
 	}
 }
 
+// TestCDPTokenBlocks: the commented [cdp-token] lines of statefulset.yaml,
+// uncommented, are a valid StatefulSet whose CDP_TOKEN_FILE lies in a
+// read-only mount of the Secret scry-cdp-token that uid 1000 can read.
+func TestCDPTokenBlocks(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(k8sDir, "statefulset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	uncommented := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasSuffix(line, "# [cdp-token]") {
+			// "<indent># key: value  # [cdp-token]" -> "<indent>key: value  # [cdp-token]"
+			body := strings.TrimLeft(line, " ")
+			line = line[:len(line)-len(body)] + strings.TrimPrefix(body, "# ")
+			uncommented++
+		}
+		lines = append(lines, line)
+	}
+	if uncommented < 9 {
+		t.Fatalf("statefulset.yaml has %d [cdp-token] lines, want the env, volumeMount and volume blocks (9+)", uncommented)
+	}
+	var sts appsv1.StatefulSet
+	if err := yaml.UnmarshalStrict([]byte(strings.Join(lines, "\n")), &sts); err != nil {
+		t.Fatalf("statefulset.yaml with the [cdp-token] blocks uncommented: %v", err)
+	}
+	pod := sts.Spec.Template.Spec
+	c := pod.Containers[0]
+	var file string
+	for _, e := range c.Env {
+		if e.Name == "CDP_TOKEN_FILE" {
+			file = e.Value
+		}
+	}
+	if file == "" {
+		t.Fatal("uncommented: no CDP_TOKEN_FILE in the container's env")
+	}
+	var mount *corev1.VolumeMount
+	for i, m := range c.VolumeMounts {
+		if strings.HasPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			mount = &c.VolumeMounts[i]
+		}
+	}
+	if mount == nil || !mount.ReadOnly {
+		t.Fatalf("uncommented: CDP_TOKEN_FILE=%s is not in a read-only volume mount (%+v)", file, c.VolumeMounts)
+	}
+	for _, v := range pod.Volumes {
+		if v.Name != mount.Name {
+			continue
+		}
+		if v.Secret == nil || v.Secret.SecretName != "scry-cdp-token" || (v.Secret.Optional != nil && *v.Secret.Optional) {
+			t.Errorf("uncommented: volume %s is %+v, want the required Secret scry-cdp-token (fail closed)", v.Name, v.VolumeSource)
+		}
+		if m := v.Secret.DefaultMode; m == nil || *m&0o040 == 0 || *m&0o007 != 0 {
+			t.Errorf("uncommented: secret mode %v, want group-readable (fsGroup %v) and nothing for others", m, pod.SecurityContext.FSGroup)
+		}
+		return
+	}
+	t.Errorf("uncommented: no volume named %s", mount.Name)
+}
+
 // TestNetworkPolicyScraperRule: the commented rule for Prometheus, once
 // uncommented, is a valid policy that admits those pods to the cdp port
 // only, with both selectors in one peer (namespace AND pods).
