@@ -148,6 +148,10 @@ func (s *scry) start(ctx context.Context) error {
 		MaxViewers:     cfg.VNCMaxViewers,
 		KeepAlive:      s.keepAlive(),
 		CheckHost:      (&cdpproxy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
+
+		HandshakeTimeout: cfg.VNCHandshakeTimeout,
+		// s.metrics is made below, before either door opens.
+		OnRefused: func(reason string) { s.metrics.NoVNCRefused(reason) },
 	})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@
 //	CDP_TOKEN_FILE       ""             File holding CDP_TOKEN (a mounted Secret); wins over CDP_TOKEN.
 //	CDP_MAX_CONNS        128            Cap on concurrent CDP WebSocket connections (0: none).
 //	VNC_MAX_VIEWERS      16             Cap on concurrent noVNC viewers (0: none).
+//	VNC_HANDSHAKE_TIMEOUT 10s           Bound on a viewer's machine-paced RFB steps (not the password prompt).
 //	HEADER_TIMEOUT       10s            Bound on reading a request's headers on both doors.
 //	CHILD_UID            1000           Uid the children run as when scry runs as root.
 //	CHILD_GID            CHILD_UID      Gid the children run as when scry runs as root.
@@ -74,6 +75,10 @@ type Config struct {
 	CookieInterval    time.Duration
 	LogFormat         string
 	LogLevel          string
+
+	// VNCHandshakeTimeout bounds the machine-paced steps of a viewer's
+	// RFB login, before the password prompt.
+	VNCHandshakeTimeout time.Duration
 }
 
 // Screen is the Xvfb geometry.
@@ -109,6 +114,7 @@ var Vars = []Var{
 	{"CDP_TOKEN_FILE", "", "file holding the token (e.g. a mounted Kubernetes Secret); wins over CDP_TOKEN"},
 	{"CDP_MAX_CONNS", "128", "cap on concurrent CDP WebSocket connections (0: no cap)"},
 	{"VNC_MAX_VIEWERS", "16", "cap on concurrent noVNC viewers (0: no cap)"},
+	{"VNC_HANDSHAKE_TIMEOUT", "10s", "bound on a viewer's machine-paced RFB steps (version, security type); the password prompt gets 2 minutes"},
 	{"HEADER_TIMEOUT", "10s", "bound on reading request headers on both doors (never applies to open WebSockets)"},
 	{"CHILD_UID", "1000", "uid the children run as when scry runs as root (the sandbox stays on)"},
 	{"CHILD_GID", "CHILD_UID", "gid the children run as when scry runs as root"},
@@ -176,6 +182,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	c.HeaderTimeout = duration("HEADER_TIMEOUT", "10s")
 	c.CDPMaxConns = id("CDP_MAX_CONNS", "128")
 	c.VNCMaxViewers = id("VNC_MAX_VIEWERS", "16")
+	c.VNCHandshakeTimeout = duration("VNC_HANDSHAKE_TIMEOUT", "10s")
 	c.CDPToken = getenv("CDP_TOKEN")
 	if f := getenv("CDP_TOKEN_FILE"); f != "" {
 		b, err := os.ReadFile(f)

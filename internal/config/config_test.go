@@ -26,6 +26,7 @@ func TestDefaults(t *testing.T) {
 		KeepAlive:      KeepAlive{30 * time.Second, 10 * time.Second, 3},
 		SessionCookies: true, CookieInterval: 30 * time.Second,
 		CDPMaxConns: 128, VNCMaxViewers: 16, HeaderTimeout: 10 * time.Second,
+		VNCHandshakeTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -57,6 +58,7 @@ func TestInvalid(t *testing.T) {
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, []string{`LOG_FORMAT="xml"`}},
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL="loud"`}},
 		{"duration", map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, []string{`SHUTDOWN_TIMEOUT="soon"`}},
+		{"vnc handshake timeout", map[string]string{"VNC_HANDSHAKE_TIMEOUT": "0s"}, []string{`VNC_HANDSHAKE_TIMEOUT="0s"`, "positive duration"}},
 		{"uid", map[string]string{"CHILD_UID": "-1"}, []string{`CHILD_UID="-1"`}},
 		{"origin", map[string]string{"CDP_ALLOWED_ORIGINS": "example.com"}, []string{"CDP_ALLOWED_ORIGINS", "https://"}},
 		{"keepalive", map[string]string{"KEEPALIVE": "30s"}, []string{`KEEPALIVE="30s"`, "IDLE/INTERVAL/COUNT"}},
