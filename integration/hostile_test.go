@@ -164,23 +164,40 @@ func TestHostileClients(t *testing.T) {
 	})
 
 	t.Run("upgrade with a bad Sec-WebSocket-Key", func(t *testing.T) {
-		for _, tc := range []struct{ door, addr, path string }{
-			{"cdp", doors(s)[0].addr, browserPath},
-			{"novnc", doors(s)[1].addr, "/websockify"},
+		upgrade := func(path, host, version, key string) string {
+			return fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n%s%s\r\n", path, host, version, key)
+		}
+		// The agent door holds the handshake to RFC 6455 itself (Chromium
+		// would take any key and any version).
+		cdp := doors(s)[0].addr
+		for _, tc := range []struct {
+			name, version, key string
+			want               int
+		}{
+			{"key not base64", "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Key: !!not base64!!\r\n", http.StatusBadRequest},
+			{"8-byte key", "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Key: c2hvcnQ=\r\n", http.StatusBadRequest},
+			{"empty key", "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Key: \r\n", http.StatusBadRequest},
+			{"version 8", "Sec-WebSocket-Version: 8\r\n", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", http.StatusUpgradeRequired},
+			{"no version", "", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", http.StatusUpgradeRequired},
 		} {
-			for _, key := range []string{"!!not base64!!", "c2hvcnQ=", ""} {
-				req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", tc.path, tc.addr, key)
-				line, c := rawExchange(t, tc.addr, []byte(req))
-				code := statusOf(line)
-				if code == http.StatusSwitchingProtocols {
-					// Accepting is not a crash, but say so: the key is not a
-					// 16-byte nonce.
-					t.Logf("%s %s: key %q accepted: %q", tc.door, tc.path, key, line)
-				} else if code < 400 {
-					t.Errorf("%s %s: key %q answered %q, want a refusal (or 101)", tc.door, tc.path, key, line)
-				}
-				c.Close()
+			line, c := rawExchange(t, cdp, []byte(upgrade(browserPath, cdp, tc.version, tc.key)))
+			c.Close()
+			if code := statusOf(line); code != tc.want {
+				t.Errorf("cdp %s, %s: answered %q, want %d", browserPath, tc.name, line, tc.want)
 			}
+		}
+		for _, key := range []string{"!!not base64!!", "c2hvcnQ=", ""} {
+			addr := doors(s)[1].addr
+			line, c := rawExchange(t, addr, []byte(upgrade("/websockify", addr, "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Key: "+key+"\r\n")))
+			code := statusOf(line)
+			if code == http.StatusSwitchingProtocols {
+				// Accepting is not a crash, but say so: the key is not a
+				// 16-byte nonce.
+				t.Logf("novnc /websockify: key %q accepted: %q", key, line)
+			} else if code < 400 {
+				t.Errorf("novnc /websockify: key %q answered %q, want a refusal (or 101)", key, line)
+			}
+			c.Close()
 		}
 	})
 
@@ -350,6 +367,89 @@ func TestHostileClients(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+	})
+
+	t.Run("trickled body", func(t *testing.T) {
+		// The headers at once, then a declared 1000-byte body one byte per
+		// 500 ms: the agent door must cut it, whether it refuses the client
+		// (no token) or would forward it (a token, or none needed). A
+		// second scry asks for a token.
+		tok := newToken(t)
+		st := Start(t, Options{Env: map[string]string{"HEADER_TIMEOUT": headerTimeout.String(), "CDP_TOKEN": tok}})
+		var wg sync.WaitGroup
+		for _, tc := range []struct {
+			name   string
+			sc     *Scry
+			target string
+			header string
+			want   int
+		}{
+			{"no CDP_TOKEN", s, "/json/version", "", http.StatusRequestTimeout},
+			{"CDP_TOKEN, none sent", st, "/json/version", "", http.StatusUnauthorized},
+			{"CDP_TOKEN in the header", st, "/json/version", "Authorization: Bearer " + tok + "\r\n", http.StatusRequestTimeout},
+			{"CDP_TOKEN in the query", st, "/json/new?about:blank&token=" + tok, "", http.StatusRequestTimeout},
+		} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				addr := fmt.Sprintf("127.0.0.1:%d", tc.sc.CDPPort)
+				c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				start := time.Now()
+				type answer struct {
+					line string
+					at   time.Time // when scry closed the connection, zero if it did not
+				}
+				done := make(chan answer, 1)
+				go func() {
+					_ = c.SetReadDeadline(start.Add(headerTimeout + margin))
+					br := bufio.NewReader(c)
+					line, _ := br.ReadString('\n')
+					var at time.Time
+					if _, err := io.Copy(io.Discard, br); err == nil || errors.Is(err, syscall.ECONNRESET) {
+						at = time.Now()
+					}
+					done <- answer{strings.TrimSpace(line), at}
+				}()
+				if _, err := fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n%s\r\n", tc.target, addr, tc.header); err != nil {
+					t.Error(err)
+					return
+				}
+				tick := time.NewTicker(500 * time.Millisecond) // the attack's pace, not synchronisation
+				defer tick.Stop()
+				var a answer
+				sent := 0
+			trickle:
+				for {
+					select {
+					case a = <-done:
+						break trickle
+					case <-tick.C:
+						if _, err := c.Write([]byte{'x'}); err == nil {
+							sent++
+						}
+					}
+				}
+				if code := statusOf(a.line); code != tc.want {
+					t.Errorf("cdp, %s: answered %q, want %d", tc.name, a.line, tc.want)
+				}
+				if a.at.IsZero() {
+					t.Errorf("cdp, %s: a body trickled one byte per 500ms was not cut within %s (HEADER_TIMEOUT %s)", tc.name, headerTimeout+margin, headerTimeout)
+					return
+				}
+				t.Logf("cdp, %s: %q, cut after %s, %d body bytes sent", tc.name, a.line, a.at.Sub(start).Round(time.Millisecond), sent)
+			}()
+		}
+		wg.Wait()
+		for _, sc := range []*Scry{s, st} {
+			if sc.HasLog("chromium did not answer") {
+				t.Errorf("a client's trickled body was blamed on Chromium:\n%s", sc.Log())
+			}
+		}
 	})
 
 	// Nothing moved: the same Chromium, the well-behaved client still
