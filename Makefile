@@ -25,7 +25,9 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@command -v node >/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq nodejs npm; }
-	@if [ -f integration/js/package-lock.json ] && [ ! -d integration/js/node_modules ]; then \
+	@# npm ci when node_modules is missing or older than the lockfile.
+	@if [ -f integration/js/package-lock.json ] && { [ ! -f integration/js/node_modules/.package-lock.json ] || \
+		[ integration/js/node_modules/.package-lock.json -ot integration/js/package-lock.json ]; }; then \
 		cd integration/js && npm ci --no-audit --no-fund; fi
 	$(GO) mod download
 
