@@ -183,3 +183,36 @@ func TestProxyAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalFloodIsNotLogged: a client refused over and over gets a burst
+// of WARN lines, not one per request; every refusal is still counted, and
+// the access log keeps one debug record each.
+func TestRefusalFloodIsNotLogged(t *testing.T) {
+	fc := newFakeChrome(t)
+	log, lb := newLog()
+	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Token: "s3cret-token-0123456789", Logger: log})
+	const n = 100
+	for range n {
+		if code, _ := b.get(t, b.public(), "/json/version", nil); code != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", code)
+		}
+	}
+	warned, requests := 0, 0
+	for _, r := range lb.records(t) {
+		switch r["msg"] {
+		case "refused":
+			warned++
+		case "request":
+			requests++
+		}
+	}
+	if warned < 1 || warned > refusalBurst+1 {
+		t.Errorf("%d refusals logged at WARN for %d refused requests, want 1..%d", warned, n, refusalBurst+1)
+	}
+	if got := len(b.obs.refusals()); got != n {
+		t.Errorf("%d refusals counted, want %d", got, n)
+	}
+	if requests != n {
+		t.Errorf("%d debug access records, want %d", requests, n)
+	}
+}

@@ -29,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dataplanelabs/scry/internal/ratelog"
 )
 
 // KeepAlive is the design's socat setting: probe after 30 s idle, every
@@ -99,6 +101,10 @@ type Proxy struct {
 	// milliseconds to build it.
 	version atomic.Pointer[cachedAnswer]
 
+	// refusalLog keeps a flood of refused requests from flooding the log
+	// (each is still counted, and logged at debug by the access log).
+	refusalLog *ratelog.Limiter
+
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
@@ -126,6 +132,8 @@ func New(cfg Config) *Proxy {
 		obs:    cfg.Observer,
 		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAliveConfig: cfg.KeepAlive},
 		conns:  map[net.Conn]struct{}{},
+
+		refusalLog: ratelog.New(refusalBurst, time.Second),
 	}
 	if p.obs == nil {
 		p.obs = nopObserver{}
@@ -211,12 +219,22 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.serveHTTP(w, r)
 }
 
+// refusalBurst refusals of one reason are logged at once; past them, one a
+// second, the next logged line saying how many were not.
+const refusalBurst = 10
+
 // refuse answers a refused request and closes the connection after the
 // answer: without "Connection: close", net/http would first read (up to
 // 256 KiB of) the body of a client scry has no more business with.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
 	p.obs.Refused(reason)
-	p.log.Warn("refused", "reason", reason, "client", r.RemoteAddr, "path", p.logPath(r), "err", err)
+	if ok, held := p.refusalLog.Allow(reason); ok {
+		attrs := []any{"reason", reason, "client", r.RemoteAddr, "path", p.logPath(r), "err", err}
+		if held > 0 {
+			attrs = append(attrs, "not_logged_before", held)
+		}
+		p.log.Warn("refused", attrs...)
+	}
 	w.Header().Set("Connection", "close")
 	http.Error(w, err.Error(), code)
 }
