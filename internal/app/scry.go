@@ -150,6 +150,7 @@ func (s *scry) start(ctx context.Context) error {
 		CheckHost:      (&cdpproxy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
 
 		HandshakeTimeout: cfg.VNCHandshakeTimeout,
+		RequestTimeout:   cfg.HeaderTimeout, // a request's body is bounded like its headers
 		// s.metrics is made below, before either door opens.
 		OnRefused: func(reason string) { s.metrics.NoVNCRefused(reason) },
 	})
