@@ -267,7 +267,7 @@ func TestLoginsEvictionOrder(t *testing.T) {
 		t.Fatalf("evicted %v, want the oldest still in the machine-paced steps (1)", ev)
 	}
 	q.awaitPassword(l[3])
-	if ev := q.add(l[4], 3); ev != l[4-4] {
+	if ev := q.add(l[4], 3); ev != l[0] {
 		t.Fatalf("evicted %v, want the oldest at the prompt (0) when all are there", ev)
 	}
 	if !q.remove(l[0]) || !q.remove(l[1]) {
