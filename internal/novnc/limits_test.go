@@ -576,3 +576,48 @@ func TestAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalFloodIsNotLogged: refused over and over, the door logs a
+// burst per reason, not a line per refusal; every refusal is still counted.
+func TestRefusalFloodIsNotLogged(t *testing.T) {
+	var buf syncBuffer
+	var ref refusals
+	_, srv := startServer(t, Config{VNCAddr: "127.0.0.1:1", ServerPassword: serverPW, OnRefused: ref.add,
+		Logger:    slog.New(slog.NewJSONHandler(&buf, nil)),
+		CheckHost: func(string) error { return errors.New("not this host") }})
+	const n = 100
+	for range n {
+		resp, err := srv.Client().Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", resp.StatusCode)
+		}
+	}
+	if got := ref.get("host"); got != n {
+		t.Errorf("%d host refusals counted, want %d", got, n)
+	}
+	if lines := strings.Count(buf.String(), `"msg":"refused"`); lines < 1 || lines > refusalBurst+1 {
+		t.Errorf("%d refusal lines logged for %d refusals, want 1..%d", lines, n, refusalBurst+1)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

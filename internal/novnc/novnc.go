@@ -59,6 +59,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/dataplanelabs/scry/internal/ratelog"
 	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
 
@@ -163,6 +164,8 @@ type Handler struct {
 	total  atomic.Uint64 // viewers accepted since start
 	pace   *pacer        // wrong-password answers, across viewers
 
+	refusalLog *ratelog.Limiter // keeps a refusal flood out of the log
+
 	ctx    context.Context // canceled by Close: ends every bridge
 	cancel context.CancelFunc
 	mu     sync.Mutex // orders wg.Add before Close's wg.Wait
@@ -217,6 +220,8 @@ func New(cfg Config) (*Handler, error) {
 			KeepAliveConfig: cfg.KeepAlive,
 		},
 		pace: &pacer{gap: cfg.FailDelay},
+
+		refusalLog: ratelog.New(refusalBurst, time.Second),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.mux = http.NewServeMux()
@@ -264,8 +269,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if h.cfg.CheckHost != nil {
 		if err := h.cfg.CheckHost(r.Host); err != nil {
-			h.refused("host")
-			h.log.Warn("refused", "reason", "host", "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			h.refused(h.log, slog.LevelWarn, "host", "refused", "reason", "host", "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			http.Error(rw, err.Error(), http.StatusForbidden)
 			return
 		}
@@ -274,11 +278,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // refused reports a refusal to Config.OnRefused.
-func (h *Handler) refused(reason string) {
+// refused counts a refusal and logs it with msg and attrs at level, unless
+// too many of that reason were logged just now (anyone who reaches the door
+// can make it refuse as fast as the network allows): each reason logs a
+// burst, then one a second, saying how many were not logged.
+func (h *Handler) refused(log *slog.Logger, level slog.Level, reason, msg string, attrs ...any) {
 	if h.cfg.OnRefused != nil {
 		h.cfg.OnRefused(reason)
 	}
+	ok, held := h.refusalLog.Allow(reason)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		attrs = append(attrs, "not_logged_before", held)
+	}
+	log.Log(context.Background(), level, msg, attrs...)
 }
+
+// refusalBurst refusals of one reason are logged at once; past them, one
+// a second.
+const refusalBurst = 10
 
 // Viewers returns the number of logged-in viewers connected now.
 func (h *Handler) Viewers() int { return int(h.open.n.Load()) }
@@ -395,8 +415,7 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		if rw, ok := w.(*respWriter); ok && rw.code == http.StatusForbidden {
 			reason = "origin"
 		}
-		h.refused(reason)
-		log.Info("viewer refused: websocket handshake failed", "reason", reason, "err", err)
+		h.refused(log, slog.LevelInfo, reason, "viewer refused: websocket handshake failed", "reason", reason, "err", err)
 		return
 	}
 
@@ -450,16 +469,13 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		var re *rfbauth.ReadyError
 		switch {
 		case errors.Is(err, rfbauth.ErrWrongPassword):
-			h.refused("password")
-			log.Warn("viewer refused: wrong VNC password")
+			h.refused(log, slog.LevelWarn, "password", "viewer refused: wrong VNC password")
 		case errors.Is(err, errTooManyViewers):
-			h.refused("limit")
-			log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
+			h.refused(log, slog.LevelWarn, "limit", "viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
 			ws.Close(websocket.StatusTryAgainLater, "too many viewers; close another viewer and retry")
 			return
 		case evicted:
-			h.refused("evicted")
-			log.Info("viewer cut: too many logins in progress, it made room for a newer one",
+			h.refused(log, slog.LevelInfo, "evicted", "viewer cut: too many logins in progress, it made room for a newer one",
 				"stage", stage, "after", time.Since(l.start).Round(time.Millisecond), "max_logins", h.maxLogins())
 		case h.ctx.Err() != nil:
 			log.Info("viewer cut during the RFB handshake: scry is shutting down", "stage", stage)
@@ -468,17 +484,15 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 			ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
 			return
 		case !time.Now().Before(deadline):
-			h.refused("handshake")
 			timeout := h.cfg.HandshakeTimeout
 			if l.password {
 				timeout = h.cfg.PasswordTimeout
 			}
-			log.Info("viewer cut: RFB handshake timed out", "stage", stage, "timeout", timeout)
+			h.refused(log, slog.LevelInfo, "handshake", "viewer cut: RFB handshake timed out", "stage", stage, "timeout", timeout)
 		case viewerLeft(err):
 			log.Info("viewer left during the RFB handshake", "stage", stage)
 		default:
-			h.refused("handshake")
-			log.Info("viewer refused: RFB handshake failed", "stage", stage, "err", err)
+			h.refused(log, slog.LevelInfo, "handshake", "viewer refused: RFB handshake failed", "stage", stage, "err", err)
 		}
 		viewer.Close()
 		return
@@ -511,8 +525,7 @@ func (h *Handler) full() bool {
 }
 
 func (h *Handler) refuseFull(w http.ResponseWriter, log *slog.Logger) {
-	h.refused("limit")
-	log.Warn("viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
+	h.refused(log, slog.LevelWarn, "limit", "viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
 	http.Error(w, fmt.Sprintf("too many viewers: this screen allows %d at a time; close another viewer and retry",
 		h.cfg.MaxViewers), http.StatusServiceUnavailable)
 }
