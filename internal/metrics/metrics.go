@@ -48,9 +48,9 @@ func New(version string, src Sources) *Metrics {
 	m.cdpBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_cdp_bytes_total", Help: "Bytes spliced through the CDP bridge, by direction (in: client to Chromium, out: Chromium to client). Added when a connection closes, so a long-lived connection's bytes appear only at its end; discovery requests are not counted."}, []string{"direction"})
 	m.cdpDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scry_cdp_connection_duration_seconds", Help: "How long CDP connections lasted.",
 		Buckets: []float64{0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600}})
-	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (cdp: host, origin, token, limit; novnc: host, origin, upgrade, limit, password, handshake, evicted)."}, []string{"door", "reason"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (cdp: host, origin, token, limit, bad_request; novnc: host, origin, upgrade, limit, password, handshake, evicted)."}, []string{"door", "reason"})
 	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_child_restarts_total", Help: "Child process restarts, by process."}, []string{"proc"})
-	for _, r := range []string{"host", "origin", "token", "limit"} {
+	for _, r := range CDPRefusals {
 		m.refused.WithLabelValues("cdp", r)
 	}
 	for _, r := range NoVNCRefusals {
@@ -121,6 +121,9 @@ func (m *Metrics) Handler() http.Handler {
 
 // Refused counts a refused request.
 func (m *Metrics) Refused(door, reason string) { m.refused.WithLabelValues(door, reason).Inc() }
+
+// CDPRefusals are the agent door's refusal reasons (cdpproxy.Observer).
+var CDPRefusals = []string{"host", "origin", "token", "limit", "bad_request"}
 
 // NoVNCRefusals are the human door's refusal reasons (novnc.Config.OnRefused):
 // a wrong VNC password is "password", a login in progress cut to make room

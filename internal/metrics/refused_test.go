@@ -26,6 +26,11 @@ func TestNoVNCRefusals(t *testing.T) {
 			t.Errorf("before any refusal, /metrics lacks %s", line)
 		}
 	}
+	for _, r := range CDPRefusals {
+		if line := `scry_refused_requests_total{door="cdp",reason="` + r + `"} 0`; !strings.Contains(out, line) {
+			t.Errorf("before any refusal, /metrics lacks %s", line)
+		}
+	}
 	m.NoVNCRefused("password")
 	m.NoVNCRefused("password")
 	m.NoVNCRefused("host")
