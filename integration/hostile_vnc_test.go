@@ -236,7 +236,7 @@ func TestHostileVNCClients(t *testing.T) {
 		t.Logf("trickled POST answered and cut after %s", at.Sub(start).Round(time.Millisecond))
 		waitFor(t, 20*time.Second, "a debug access record for the POST", func() error {
 			for _, r := range s.Records() {
-				if r["msg"] == "http request" && r["method"] == "POST" && r["path"] == "/" && r["status"] == float64(405) {
+				if r["msg"] == "request" && r["method"] == "POST" && r["path"] == "/" && r["status"] == float64(405) {
 					return nil
 				}
 			}

@@ -80,9 +80,9 @@ func (w *respWriter) status() int {
 // (noVNC's vnc.html takes ?password=) nor any header but X-Forwarded-For.
 func logAccess(log *slog.Logger, r *http.Request, w *respWriter, start time.Time) {
 	attrs := []any{"client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
-		"status", w.status(), "duration", time.Since(start), "bytes", w.bytes}
+		"status", w.status(), "duration", time.Since(start).Round(time.Microsecond), "bytes", w.bytes}
 	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
 		attrs = append(attrs, "forwarded_for", fwd)
 	}
-	log.Debug("http request", attrs...)
+	log.Debug("request", attrs...)
 }

@@ -539,7 +539,7 @@ func TestAccessLog(t *testing.T) {
 		{"POST", "/", 405, true},
 		{"GET", "/websockify", 101, false},
 	} {
-		m := find("http request", tt.method, tt.path, tt.status)
+		m := find("request", tt.method, tt.path, tt.status)
 		if m["level"] != "DEBUG" {
 			t.Errorf("%s %s: level %v, want DEBUG", tt.method, tt.path, m["level"])
 		}

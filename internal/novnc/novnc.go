@@ -27,7 +27,7 @@
 // and its connection closed without reading it, and so is every refusal.
 //
 // Refusals are reported to Config.OnRefused for metrics. At debug level
-// every request gets an access record ("http request": client, method,
+// every request gets an access record ("request": client, method,
 // path without the query, status, duration, bytes) and every viewer a
 // close record ("viewer access": duration, bytes each way, reason).
 // Passwords and pasted text are never logged.
