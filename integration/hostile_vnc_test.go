@@ -82,17 +82,6 @@ func novncRefusals(ctx context.Context, t *testing.T, s *Scry, reason string) fl
 	return v
 }
 
-func metricEquals(ctx context.Context, s *Scry, series string, want float64) error {
-	m, err := scrape(ctx, s, nil)
-	if err != nil {
-		return err
-	}
-	if got := m[series]; got != want {
-		return fmt.Errorf("%s = %v, want %v", series, got, want)
-	}
-	return nil
-}
-
 // TestHostileVNCClients: hostile traffic on the human door is cut within
 // its bounds while a logged-in viewer, idle all along, stays connected.
 func TestHostileVNCClients(t *testing.T) {
@@ -123,7 +112,7 @@ func TestHostileVNCClients(t *testing.T) {
 	}
 	defer good.Close()
 	idleSince := time.Now()
-	waitFor(t, 20*time.Second, "the viewer counted", func() error { return metricEquals(ctx, s, "scry_vnc_viewers_open", 1) })
+	waitFor(t, 20*time.Second, "the viewer counted", func() error { return metricIs(ctx, s, "scry_vnc_viewers_open", 1) })
 
 	t.Run("garbage after the upgrade", func(t *testing.T) {
 		junk := make([]byte, 64<<10)
@@ -170,7 +159,7 @@ func TestHostileVNCClients(t *testing.T) {
 			c, br := wsUpgrade(t, s)
 			tc.play(c, br)
 			waitFor(t, rfbTimeout+margin, "a login in progress", func() error {
-				return metricEquals(ctx, s, "scry_vnc_logins_in_progress", 1)
+				return metricIs(ctx, s, "scry_vnc_logins_in_progress", 1)
 			})
 			// scry cuts it; the test never closes it.
 			at := closedByScry(c, br, start.Add(rfbTimeout+cutMargin))
@@ -190,7 +179,7 @@ func TestHostileVNCClients(t *testing.T) {
 			return nil
 		})
 		s.WaitLog("viewer cut: RFB handshake timed out", 20*time.Second)
-		if err := metricEquals(ctx, s, "scry_vnc_logins_in_progress", 0); err != nil {
+		if err := metricIs(ctx, s, "scry_vnc_logins_in_progress", 0); err != nil {
 			t.Error(err)
 		}
 	})
@@ -275,7 +264,7 @@ func TestHostileVNCClients(t *testing.T) {
 			time.Since(idleSince).Round(time.Second), len(rects), err)
 	}
 	t.Logf("the viewer, idle %s, got a %d-rectangle update", time.Since(idleSince).Round(time.Second), len(rects))
-	if err := metricEquals(ctx, s, "scry_vnc_viewers_open", 1); err != nil {
+	if err := metricIs(ctx, s, "scry_vnc_viewers_open", 1); err != nil {
 		t.Error(err)
 	}
 	if s.HasLog(password) {
@@ -307,7 +296,7 @@ func TestVNCLoginLockout(t *testing.T) {
 			conns = append(conns, silent{c, br})
 		}
 		waitFor(t, 20*time.Second, "four logins in progress", func() error {
-			return metricEquals(ctx, s, "scry_vnc_logins_in_progress", 4)
+			return metricIs(ctx, s, "scry_vnc_logins_in_progress", 4)
 		})
 		evicted := novncRefusals(ctx, t, s, "evicted")
 		human, err := viewer(ctx, s, password)
@@ -335,7 +324,7 @@ func TestVNCLoginLockout(t *testing.T) {
 			c.c.Close()
 		}
 		waitFor(t, 20*time.Second, "no login in progress", func() error {
-			return metricEquals(ctx, s, "scry_vnc_logins_in_progress", 0)
+			return metricIs(ctx, s, "scry_vnc_logins_in_progress", 0)
 		})
 	}
 	s.WaitLog("viewer cut: too many logins in progress", 20*time.Second)

@@ -580,7 +580,7 @@ func TestAccessLog(t *testing.T) {
 // TestRefusalFloodIsNotLogged: refused over and over, the door logs a
 // burst per reason, not a line per refusal; every refusal is still counted.
 func TestRefusalFloodIsNotLogged(t *testing.T) {
-	var buf syncBuffer
+	var buf lockedBuffer
 	var ref refusals
 	_, srv := startServer(t, Config{VNCAddr: "127.0.0.1:1", ServerPassword: serverPW, OnRefused: ref.add,
 		Logger:    slog.New(slog.NewJSONHandler(&buf, nil)),
@@ -602,22 +602,4 @@ func TestRefusalFloodIsNotLogged(t *testing.T) {
 	if lines := strings.Count(buf.String(), `"msg":"refused"`); lines < 1 || lines > refusalBurst+1 {
 		t.Errorf("%d refusal lines logged for %d refusals, want 1..%d", lines, n, refusalBurst+1)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
