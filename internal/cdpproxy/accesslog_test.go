@@ -192,6 +192,7 @@ func TestRefusalFloodIsNotLogged(t *testing.T) {
 	log, lb := newLog()
 	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Token: "s3cret-token-0123456789", Logger: log})
 	const n = 100
+	start := time.Now()
 	for range n {
 		if code, _ := b.get(t, b.public(), "/json/version", nil); code != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", code)
@@ -206,8 +207,10 @@ func TestRefusalFloodIsNotLogged(t *testing.T) {
 			requests++
 		}
 	}
-	if warned < 1 || warned > refusalBurst+1 {
-		t.Errorf("%d refusals logged at WARN for %d refused requests, want 1..%d", warned, n, refusalBurst+1)
+	// The burst, plus one per second the loop took (the bucket refills at
+	// one a second; a loaded machine is slow).
+	if most := refusalBurst + int(time.Since(start)/time.Second) + 1; warned < 1 || warned > most {
+		t.Errorf("%d refusals logged at WARN for %d refused requests, want 1..%d", warned, n, most)
 	}
 	if got := len(b.obs.refusals()); got != n {
 		t.Errorf("%d refusals counted, want %d", got, n)

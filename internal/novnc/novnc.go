@@ -436,13 +436,18 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	viewer.SetDeadline(deadline)
 	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
 		Password: h.cfg.Password,
-		FailWait: h.pace.wait,
+		FailWait: func() { h.pace.wait(ctx) },
 		AwaitPassword: func() {
 			h.logins.awaitPassword(l)
 			deadline = time.Now().Add(h.cfg.PasswordTimeout)
 			viewer.SetDeadline(deadline)
 		},
 		Ready: func() (err error) {
+			// The password is right: from here on the login cannot be
+			// evicted (unless it was just now).
+			if h.logins.remove(l) {
+				return errEvicted
+			}
 			if !h.open.acquire(int64(h.cfg.MaxViewers)) {
 				return errTooManyViewers
 			}
@@ -456,10 +461,7 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 			return nil
 		},
 	})
-	evicted := h.logins.remove(l)
-	if err == nil && evicted { // just as it logged in: its connection is cut
-		err = errEvicted
-	}
+	evicted := h.logins.remove(l) // (a no-op once Ready took it off)
 	if err != nil && vnc != nil { // authenticated, but the viewer left before hearing so
 		vnc.Close()
 		h.open.release()
@@ -494,7 +496,9 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		default:
 			h.refused(log, slog.LevelInfo, "handshake", "viewer refused: RFB handshake failed", "stage", stage, "err", err)
 		}
-		viewer.Close()
+		// RFB has said why, where it could; a polite WebSocket close would
+		// wait up to 5 s for a reply a broken or hostile client never sends.
+		ws.CloseNow()
 		return
 	}
 	viewer.SetDeadline(time.Time{})
@@ -564,21 +568,38 @@ type pacer struct {
 	next time.Time
 }
 
-// wait blocks until this failure's turn: gap after the previous one, and
-// gap after now.
-func (p *pacer) wait() {
+// maxPaceQueue bounds how far ahead the pacer books: under a flood of wrong
+// passwords, a human's own typo waits at most this many gaps, not behind
+// the whole queue.
+const maxPaceQueue = 10
+
+// wait blocks until this failure's turn (gap after the previous one, and
+// gap after now, booked at most maxPaceQueue gaps ahead) or until ctx ends:
+// an evicted login or a shutdown does not sit out its turn.
+func (p *pacer) wait(ctx context.Context) {
 	if p.gap <= 0 {
 		return
 	}
 	p.mu.Lock()
-	at := time.Now()
+	now := time.Now()
+	at := now
 	if p.next.After(at) {
 		at = p.next
 	}
 	at = at.Add(p.gap)
-	p.next = at
+	if limit := now.Add(maxPaceQueue * p.gap); at.After(limit) {
+		at = limit
+	}
+	if at.After(p.next) {
+		p.next = at
+	}
 	p.mu.Unlock()
-	time.Sleep(time.Until(at)) // a throttle, not synchronisation
+	t := time.NewTimer(time.Until(at)) // a throttle, not synchronisation
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // dialVNC connects to x11vnc and authenticates with the server password.
