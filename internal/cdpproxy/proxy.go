@@ -160,7 +160,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the one net/http drains after a refusal or scry's own answers.
 		_ = http.NewResponseController(w).SetReadDeadline(start.Add(p.cfg.BodyTimeout))
 	}
+	var body *eofBody
+	if hasBody(r) {
+		body = &eofBody{ReadCloser: r.Body}
+		r.Body = body
+	}
 	p.serve(aw, r)
+	if body != nil && !body.eof && !aw.hijacked {
+		// Answered (refused, or scry's own answer) with the body unread:
+		// net/http would now read the rest until the deadline above, so a
+		// trickler would keep its connection. End the read at once.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	if !aw.hijacked {
 		p.log.Debug("request", "client", r.RemoteAddr, "method", r.Method, "path", p.logPath(r),
 			"status", aw.status(), "duration", time.Since(start).Round(time.Microsecond), "bytes", aw.bytes)
@@ -224,8 +235,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 const refusalBurst = 10
 
 // refuse answers a refused request and closes the connection after the
-// answer: without "Connection: close", net/http would first read (up to
-// 256 KiB of) the body of a client scry has no more business with.
+// answer ("Connection: close"); ServeHTTP then ends the read of a body the
+// refusal left unread, which net/http would otherwise drain.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
 	p.obs.Refused(reason)
 	if ok, held := p.refusalLog.Allow(reason); ok {
@@ -247,6 +258,20 @@ func (p *Proxy) logPath(r *http.Request) string {
 		return strings.ReplaceAll(r.URL.Path, p.cfg.Token, "REDACTED")
 	}
 	return r.URL.Path
+}
+
+// eofBody notes whether a request body was read to its end.
+type eofBody struct {
+	io.ReadCloser
+	eof bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
 }
 
 // hasBody reports whether a request carries a body (a Content-Length
@@ -418,7 +443,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
-		p.log.Warn("chromium did not answer", "path", r.URL.Path, "err", err)
+		p.log.Warn("chromium did not answer", "path", p.logPath(r), "err", err)
 		http.Error(w, "chromium's DevTools endpoint did not answer; scry's log says why", http.StatusBadGateway)
 		return
 	}
@@ -446,7 +471,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // writeDiscovery rewrites a discovery answer for this client and sends it.
 func (p *Proxy) writeDiscovery(w http.ResponseWriter, r *http.Request, h http.Header, code int, body []byte) {
 	if nb, err := Rewrite(body, publicHost(r), wsScheme(r), p.tokenQuery(r)); err != nil {
-		p.log.Warn("cannot rewrite discovery answer; passing it through", "path", r.URL.Path, "err", err)
+		p.log.Warn("cannot rewrite discovery answer; passing it through", "path", p.logPath(r), "err", err)
 	} else {
 		body = nb
 	}
