@@ -115,7 +115,7 @@ var Vars = []Var{
 	{"CDP_MAX_CONNS", "128", "cap on concurrent CDP WebSocket connections (0: no cap)"},
 	{"VNC_MAX_VIEWERS", "16", "cap on concurrent noVNC viewers (0: no cap)"},
 	{"VNC_HANDSHAKE_TIMEOUT", "10s", "bound on a viewer's machine-paced RFB steps (version, security type); the password prompt gets 2 minutes"},
-	{"HEADER_TIMEOUT", "10s", "bound on reading request headers on both doors (never applies to open WebSockets)"},
+	{"HEADER_TIMEOUT", "10s", "bound on reading a request's headers, and its body, on both doors (never applies to open WebSockets)"},
 	{"CHILD_UID", "1000", "uid the children run as when scry runs as root (the sandbox stays on)"},
 	{"CHILD_GID", "CHILD_UID", "gid the children run as when scry runs as root"},
 	{"CHROMIUM_PATH", "", "Chromium binary, a path or a name in PATH; empty searches chromium, chromium-browser, google-chrome"},
