@@ -158,10 +158,9 @@ func TestHostileVNCClients(t *testing.T) {
 			start := time.Now()
 			c, br := wsUpgrade(t, s)
 			tc.play(c, br)
-			waitFor(t, rfbTimeout+margin, "a login in progress", func() error {
-				return metricIs(ctx, s, "scry_vnc_logins_in_progress", 1)
-			})
-			// scry cuts it; the test never closes it.
+			// scry cuts it; the test never closes it. (Not waiting for the
+			// logins-in-progress gauge first: on a slow machine the cut can
+			// come before a scrape would see the login.)
 			at := closedByScry(c, br, start.Add(rfbTimeout+cutMargin))
 			switch d := at.Sub(start); {
 			case at.IsZero():
