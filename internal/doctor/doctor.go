@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -113,13 +114,31 @@ func Checks() []Check {
 // Run runs every check and prints one line each to w. It reports whether
 // any check failed.
 func Run(ctx context.Context, env Env, w io.Writer) (failed bool) {
-	env, err := env.resolve()
+	resolved, err := env.resolve()
 	if err != nil {
 		fmt.Fprintln(w, configResult(err))
-		return true
+		// One bad variable should not hide every other finding: go on
+		// with the defaults of the variables the error names, if that
+		// makes a configuration.
+		bad := namedVars(err)
+		if len(bad) == 0 {
+			return true
+		}
+		getenv := env.getenv
+		env.Getenv = func(k string) string {
+			if slices.Contains(bad, k) {
+				return ""
+			}
+			return getenv(k)
+		}
+		if resolved, err = env.resolve(); err != nil {
+			return true
+		}
+		fmt.Fprintf(w, "      (the checks below use the defaults of %s)\n", strings.Join(bad, ", "))
+		failed = true
 	}
 	for _, c := range Checks() {
-		r := run(ctx, env, c)
+		r := run(ctx, resolved, c)
 		fmt.Fprintln(w, r)
 		if r.Status == Fail {
 			failed = true
@@ -127,6 +146,30 @@ func Run(ctx context.Context, env Env, w io.Writer) (failed bool) {
 	}
 	return failed
 }
+
+// namedVars returns the variables a configuration error names as NAME=.
+func namedVars(err error) []string {
+	msg := err.Error()
+	var names []string
+	for _, v := range config.Vars {
+		for i := 0; ; {
+			j := strings.Index(msg[i:], v.Name+"=")
+			if j < 0 {
+				break
+			}
+			j += i
+			// A whole name: VNC_PORT= inside NOVNC_PORT= is not it.
+			if j == 0 || !isNameByte(msg[j-1]) {
+				names = append(names, v.Name)
+				break
+			}
+			i = j + 1
+		}
+	}
+	return names
+}
+
+func isNameByte(b byte) bool { return b == '_' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' }
 
 // Fatal runs the checks that would make scry fail at start (binaries, the
 // sandbox's user namespaces unless --no-sandbox, the profile directory, the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -542,6 +543,13 @@ func TestRunAndFatalSpeakAlike(t *testing.T) {
 	}
 }
 
+func TestNamedVars(t *testing.T) {
+	err := errors.New(`NOVNC_PORT="x": want a port; SCREEN="big": want WxHxDEPTH`)
+	if got := namedVars(err); !slices.Equal(got, []string{"NOVNC_PORT", "SCREEN"}) {
+		t.Errorf("namedVars = %v, want NOVNC_PORT and SCREEN (not VNC_PORT)", got)
+	}
+}
+
 func TestBadConfig(t *testing.T) {
 	env := Env{Getenv: func(k string) string {
 		if k == "SCREEN" {
@@ -552,6 +560,10 @@ func TestBadConfig(t *testing.T) {
 	var out bytes.Buffer
 	if !Run(context.Background(), env, &out) || !strings.HasPrefix(out.String(), `FAIL  config: SCREEN="big"`) {
 		t.Errorf("Run output:\n%s", out.String())
+	}
+	// The other checks still run, on SCREEN's default.
+	if !strings.Contains(out.String(), "defaults of SCREEN") || !strings.Contains(out.String(), "  DISPLAY:") {
+		t.Errorf("a bad SCREEN hid the other checks:\n%s", out.String())
 	}
 	if err := Fatal(context.Background(), env); err == nil || !strings.Contains(err.Error(), `SCREEN="big"`) {
 		t.Errorf("Fatal = %v", err)
