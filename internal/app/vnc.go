@@ -79,7 +79,10 @@ func (s *scry) startVNC(path string) error {
 			AfterExit: func(pid int) {
 				n, err := vnc.RemoveSegmentsOf(pid)
 				if err != nil {
-					log.Warn("could not free a dead x11vnc's shared memory", "pid", pid, "err", err)
+					log.Warn("could not free a dead x11vnc's shared memory: each such crash leaks ~9 MB, and enough of them "+
+						"stop x11vnc from starting (shmget: No space left on device); remove them with ipcrm -m ID "+
+						"(ipcs -m -p lists them by creator pid), or run scry as CHILD_UID or with CAP_SYS_ADMIN",
+						"pid", pid, "err", err)
 				} else if n > 0 {
 					log.Debug("freed a dead x11vnc's shared memory", "pid", pid, "segments", n)
 				}
