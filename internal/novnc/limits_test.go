@@ -626,8 +626,7 @@ func slowRFBServer(t *testing.T, delay time.Duration) string {
 			}
 			go func() {
 				defer c.Close()
-				t := time.NewTimer(delay)
-				<-t.C
+				<-time.After(delay) // the slow server's delay, not synchronisation
 				io.WriteString(c, "RFB 003.008\n")
 				b := make([]byte, 12)
 				io.ReadFull(c, b)
