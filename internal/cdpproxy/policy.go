@@ -47,9 +47,14 @@ func (p *Policy) CheckHost(hostport string) error {
 	if net.ParseIP(h) != nil || h == "localhost" {
 		return nil
 	}
+	if host == "" { // ":9222", "."
+		return fmt.Errorf("%w: Host header %q names no host; send the address clients use "+
+			"(an IP literal, localhost, or a name listed in %s)", ErrHost, hostport, v)
+	}
 	for _, a := range p.AllowedHosts {
-		// "name" allows any port, "name:port" that port only.
-		if ah, ap := splitHost(a); ah == host && (ap == "" || ap == port) {
+		// "name" allows any port, "name:port" that port only; an empty
+		// entry allows nothing.
+		if ah, ap := splitHost(a); ah != "" && ah == host && (ap == "" || ap == port) {
 			return nil
 		}
 	}

@@ -42,6 +42,9 @@ func TestCheckHost(t *testing.T) {
 		{"name:port entry with root dot", []string{"scry.:9222"}, "scry:9222", true},
 		{"name:port entry, root dot in header, other port", []string{"scry:9222"}, "scry.:9223", false},
 		{"wildcard entry is not a pattern", []string{"*.scry"}, "scry-0.scry:9222", false},
+		{"empty entry allows no empty name", []string{""}, ".", false},
+		{"root-dot entry allows no empty name", []string{"."}, ".:9222", false},
+		{"port only", nil, ":9222", false},
 
 		{"rebinding name", nil, "evil.example", false},
 		{"rebinding name with port", nil, "evil.example:9222", false},
