@@ -54,11 +54,13 @@ func newStubBrowser(t *testing.T, held bool) (f *stubBrowser, release func()) {
 		fmt.Fprintf(w, `{"Browser":"Chrome/156.0","webSocketDebuggerUrl":"ws://%s/devtools/browser/B"}`, r.Host)
 	})
 	mux.HandleFunc("/devtools/browser/B", func(w http.ResponseWriter, r *http.Request) {
+		// Counted before the 101 goes out: the client may go on (and
+		// the test read the count) the moment it has the answer.
+		f.upgrades.Add(1)
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
 		}
-		f.upgrades.Add(1)
 		defer c.CloseNow()
 		for {
 			_, b, err := c.Read(r.Context())
