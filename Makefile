@@ -8,6 +8,8 @@ DEB_PACKAGES := chromium xvfb x11vnc novnc websockify socat tini fonts-liberatio
 
 PROFILE_DIR ?= $(CURDIR)/.profile
 BIN := bin/scry
+# staticcheck, pinned (module v0.8.2 is staticcheck 2026.2.2).
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build deps run test test-unit test-integration test-deploy fuzz bench bench-cdp bench-vnc container-test soak clean
 
@@ -37,12 +39,15 @@ deps:
 run: deps build
 	PROFILE_DIR=$(PROFILE_DIR) ./$(BIN)
 
-# test is the whole test suite: unit, integration (real Xvfb, Chromium,
+# test is the whole test suite: go vet and staticcheck, then unit, integration (real Xvfb, Chromium,
 # x11vnc; chromedp, Playwright and Puppeteer clients) and the deployment
 # manifests. CI also runs container-test and a short fuzz pass.
 test: deps
 	$(GO) vet ./...
 	$(GO) vet -tags soak ./soak/
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags soak ./soak/
+	cd deploy && $(STATICCHECK) ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	cd deploy && $(GO) test -count=1 ./...
 

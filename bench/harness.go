@@ -303,7 +303,7 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 			return err
 		}
 		if !strings.Contains(string(res), `"value":2`) {
-			return fmt.Errorf("Runtime.evaluate 1+1 returned %s", res)
+			return fmt.Errorf("evaluating 1+1 returned %s", res)
 		}
 		if keep {
 			rep.Results[i].Eval = append(rep.Results[i].Eval, d)
@@ -311,10 +311,10 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 		return nil
 	}
 	if err := interleave(50, func(i int) error { return eval(i, false) }); err != nil {
-		return nil, fmt.Errorf("Runtime.evaluate: %w", err)
+		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	if err := interleave(o.Evals, func(i int) error { return eval(i, true) }); err != nil {
-		return nil, fmt.Errorf("Runtime.evaluate: %w", err)
+		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 
 	// (c) Screenshots of the heavy page.

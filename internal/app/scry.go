@@ -128,7 +128,7 @@ func (s *scry) start(ctx context.Context) error {
 	}
 	xvfbPath, err := lookPath("Xvfb")
 	if err != nil {
-		return errors.New("Xvfb not found in PATH: install Debian's xvfb package (apt-get install xvfb)")
+		return errors.New("no Xvfb in PATH: install Debian's xvfb package (apt-get install xvfb)")
 	}
 	x11vncPath, err := lookPath("x11vnc")
 	if err != nil {

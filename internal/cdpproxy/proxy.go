@@ -627,10 +627,12 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			log.Warn("set keepalive on the client connection", "err", err)
 		}
 	}
-	if err := resp.Write(crw); err == nil {
+	err = resp.Write(crw)
+	if err == nil {
 		err = crw.Flush()
 	}
 	if err != nil {
+		log.Info("could not send the 101 to the agent", "err", err)
 		client.Close()
 		backend.Close()
 		return

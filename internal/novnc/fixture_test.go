@@ -44,7 +44,7 @@ func needBinaries(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			t.Skip(fmt.Sprintf("%s not installed: apt-get install xvfb x11vnc novnc websockify", n))
+			t.Skipf("%s not installed: apt-get install xvfb x11vnc novnc websockify", n)
 		}
 	}
 }
