@@ -122,17 +122,17 @@ func (s *scry) start(ctx context.Context) error {
 	if s.cred, err = childCredential(cfg); err != nil {
 		return err
 	}
-	chromiumPath, err := cfg.LookupChromium(lookPath)
+	chromiumPath, err := cfg.Lookup(config.Chromium, lookPath)
 	if err != nil {
 		return err
 	}
-	xvfbPath, err := lookPath("Xvfb")
+	xvfbPath, err := cfg.Lookup(config.Xvfb, lookPath)
 	if err != nil {
-		return errors.New("no Xvfb in PATH: install Debian's xvfb package (apt-get install xvfb)")
+		return err
 	}
-	x11vncPath, err := lookPath("x11vnc")
+	x11vncPath, err := cfg.Lookup(config.X11vnc, lookPath)
 	if err != nil {
-		return errors.New("x11vnc not found in PATH: install Debian's x11vnc package (apt-get install x11vnc)")
+		return err
 	}
 	// The human door's files are checked before anything starts.
 	if s.vncServerPassword, err = rfbauth.NewPassword(); err != nil {

@@ -1,37 +1,10 @@
 // Package config reads scry's configuration from the environment.
 //
 // The names and defaults of the original design are a contract: an existing
-// deployment drops scry in where the old image was. Every variable:
-//
-//	PROFILE_DIR          /data          Chromium --user-data-dir; mount a volume here.
-//	DISPLAY              :99            Xvfb display Chromium renders into.
-//	CDP_PORT             9222           Agent door: the CDP bridge, on all interfaces.
-//	CDP_INTERNAL_PORT    9223           Loopback port Chromium binds CDP to.
-//	NOVNC_PORT           6080           Human door: noVNC page and WebSocket bridge.
-//	VNC_PORT             5900           x11vnc, loopback only.
-//	SCREEN               1440x900x24    Xvfb geometry WxHxDEPTH; also the window size.
-//	CHROME_EXTRA_FLAGS   ""             Extra Chromium flags, split like a shell (not scry's own CDP and profile flags, nor --profile-directory, nor URLs).
-//	VNC_PASSWORD         ""             VNC password; empty leaves the login view open.
-//	CDP_ALLOWED_HOSTS    ""             Extra Host names accepted on CDP_PORT (comma-separated, no wildcards).
-//	NOVNC_ALLOWED_HOSTS  ""             Extra Host names accepted on NOVNC_PORT (comma-separated).
-//	CDP_ALLOWED_ORIGINS  ""             Origins allowed to open CDP WebSockets ("*" for any).
-//	CDP_TOKEN            ""             If set, every request on CDP_PORT must carry it (Bearer or ?token=).
-//	CDP_TOKEN_FILE       ""             File holding CDP_TOKEN (a mounted Secret); wins over CDP_TOKEN.
-//	CDP_MAX_CONNS        128            Cap on concurrent CDP WebSocket connections (0: none).
-//	VNC_MAX_VIEWERS      16             Cap on concurrent noVNC viewers (0: none).
-//	VNC_HANDSHAKE_TIMEOUT 10s           Bound on a viewer's machine-paced RFB steps (not the password prompt).
-//	HEADER_TIMEOUT       10s            Bound on reading a request's headers on both doors.
-//	CHILD_UID            1000           Uid the children run as when scry runs as root.
-//	CHILD_GID            CHILD_UID      Gid the children run as when scry runs as root.
-//	CHROMIUM_PATH        ""             Chromium binary (path or name); empty searches PATH.
-//	NOVNC_DIR            /usr/share/novnc  noVNC's static files (Debian package novnc).
-//	SHUTDOWN_TIMEOUT     20s            Bound on a graceful shutdown.
-//	STARTUP_TIMEOUT      120s           Bound on start-up (Xvfb, Chromium, CDP).
-//	SESSION_COOKIES      persist        persist: snapshot cookies, restore session ones (and lost persistent ones) at start; off.
-//	SESSION_COOKIE_INTERVAL 30s         How often cookies are snapshotted.
-//	KEEPALIVE            30s/10s/3      TCP keepalive on both doors: idle/interval/count.
-//	LOG_FORMAT           text           text or json.
-//	LOG_LEVEL            info           debug, info, warn or error.
+// deployment drops scry in where the old image was. Every variable, with its
+// default and purpose, is in one table, [Vars]: FromEnv takes its defaults
+// from it, `scry --help` prints it, and a test holds the README's
+// configuration table to it.
 package config
 
 import (
@@ -96,7 +69,9 @@ type Var struct {
 	Name, Default, Purpose string
 }
 
-// Vars lists every variable scry reads, with its default, in --help order.
+// Vars is the one table of the variables scry reads, in --help order: the
+// home of every default. A default that names another variable (CHILD_GID's
+// CHILD_UID) means that variable's value.
 var Vars = []Var{
 	{"PROFILE_DIR", "/data", "Chromium profile (--user-data-dir); mount a volume here"},
 	{"DISPLAY", ":99", "Xvfb display Chromium renders into"},
@@ -129,12 +104,24 @@ var Vars = []Var{
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
+// Default returns the default of variable name from Vars ("" for a name
+// not in it).
+func Default(name string) string {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	return ""
+}
+
 // FromEnv builds a Config from getenv (os.Getenv in production) and
 // validates it. The error lists every bad variable, not only the first.
 func FromEnv(getenv func(string) string) (*Config, error) {
 	var errs []error
-	port := func(name, def string) int {
-		v := cmp.Or(getenv(name), def)
+	get := func(name string) string { return cmp.Or(getenv(name), Default(name)) }
+	port := func(name string) int {
+		v := get(name)
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 65535 {
 			errs = append(errs, fmt.Errorf("%s=%q: want a port number 1-65535", name, v))
@@ -142,8 +129,8 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		}
 		return n
 	}
-	duration := func(name, def string) time.Duration {
-		v := cmp.Or(getenv(name), def)
+	duration := func(name string) time.Duration {
+		v := get(name)
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 20s", name, v))
@@ -151,8 +138,8 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		}
 		return d
 	}
-	id := func(name, def string) int {
-		v := cmp.Or(getenv(name), def)
+	id := func(name string) int {
+		v := get(name)
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			errs = append(errs, fmt.Errorf("%s=%q: want a numeric id >= 0", name, v))
@@ -162,29 +149,34 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	}
 
 	c := &Config{
-		ProfileDir:      cmp.Or(getenv("PROFILE_DIR"), "/data"),
-		Display:         cmp.Or(getenv("DISPLAY"), ":99"),
-		CDPPort:         port("CDP_PORT", "9222"),
-		CDPInternalPort: port("CDP_INTERNAL_PORT", "9223"),
-		NoVNCPort:       port("NOVNC_PORT", "6080"),
-		VNCPort:         port("VNC_PORT", "5900"),
-		VNCPassword:     getenv("VNC_PASSWORD"),
-		ChildUID:        id("CHILD_UID", "1000"),
-		ChromiumPath:    getenv("CHROMIUM_PATH"),
-		NoVNCDir:        cmp.Or(getenv("NOVNC_DIR"), "/usr/share/novnc"),
-		ShutdownTimeout: duration("SHUTDOWN_TIMEOUT", "20s"),
-		StartupTimeout:  duration("STARTUP_TIMEOUT", "120s"),
-		LogFormat:       cmp.Or(getenv("LOG_FORMAT"), "text"),
-		LogLevel:        cmp.Or(getenv("LOG_LEVEL"), "info"),
+		ProfileDir:      get("PROFILE_DIR"),
+		Display:         get("DISPLAY"),
+		CDPPort:         port("CDP_PORT"),
+		CDPInternalPort: port("CDP_INTERNAL_PORT"),
+		NoVNCPort:       port("NOVNC_PORT"),
+		VNCPort:         port("VNC_PORT"),
+		VNCPassword:     get("VNC_PASSWORD"),
+		ChildUID:        id("CHILD_UID"),
+		ChromiumPath:    get("CHROMIUM_PATH"),
+		NoVNCDir:        get("NOVNC_DIR"),
+		ShutdownTimeout: duration("SHUTDOWN_TIMEOUT"),
+		StartupTimeout:  duration("STARTUP_TIMEOUT"),
+		LogFormat:       get("LOG_FORMAT"),
+		LogLevel:        get("LOG_LEVEL"),
 	}
-	c.ChildGID = id("CHILD_GID", strconv.Itoa(c.ChildUID))
-	c.CookieInterval = duration("SESSION_COOKIE_INTERVAL", "30s")
-	c.HeaderTimeout = duration("HEADER_TIMEOUT", "10s")
-	c.CDPMaxConns = id("CDP_MAX_CONNS", "128")
-	c.VNCMaxViewers = id("VNC_MAX_VIEWERS", "16")
-	c.VNCHandshakeTimeout = duration("VNC_HANDSHAKE_TIMEOUT", "10s")
-	c.CDPToken = getenv("CDP_TOKEN")
-	if f := getenv("CDP_TOKEN_FILE"); f != "" {
+	// CHILD_GID's default is CHILD_UID's value (an invalid CHILD_UID is
+	// reported once, under its own name).
+	c.ChildGID = c.ChildUID
+	if getenv("CHILD_GID") != "" {
+		c.ChildGID = id("CHILD_GID")
+	}
+	c.CookieInterval = duration("SESSION_COOKIE_INTERVAL")
+	c.HeaderTimeout = duration("HEADER_TIMEOUT")
+	c.CDPMaxConns = id("CDP_MAX_CONNS")
+	c.VNCMaxViewers = id("VNC_MAX_VIEWERS")
+	c.VNCHandshakeTimeout = duration("VNC_HANDSHAKE_TIMEOUT")
+	c.CDPToken = get("CDP_TOKEN")
+	if f := get("CDP_TOKEN_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		switch {
 		case err != nil:
@@ -198,7 +190,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	if c.CDPToken != "" && len(c.CDPToken) < 16 {
 		errs = append(errs, errors.New("CDP_TOKEN: too short (under 16 characters); use a random token, e.g. openssl rand -hex 32"))
 	}
-	switch v := cmp.Or(getenv("SESSION_COOKIES"), "persist"); v {
+	switch v := get("SESSION_COOKIES"); v {
 	case "persist":
 		c.SessionCookies = true
 	case "off":
@@ -206,28 +198,28 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("SESSION_COOKIES=%q: want persist or off", v))
 	}
 
-	screen := cmp.Or(getenv("SCREEN"), "1440x900x24")
+	screen := get("SCREEN")
 	if s, err := ParseScreen(screen); err != nil {
 		errs = append(errs, fmt.Errorf("SCREEN=%q: %w", screen, err))
 	} else {
 		c.Screen = s
 	}
 
-	ka := cmp.Or(getenv("KEEPALIVE"), "30s/10s/3")
+	ka := get("KEEPALIVE")
 	if k, err := ParseKeepAlive(ka); err != nil {
 		errs = append(errs, fmt.Errorf("KEEPALIVE=%q: %w", ka, err))
 	} else {
 		c.KeepAlive = k
 	}
 
-	flags, err := SplitWords(getenv("CHROME_EXTRA_FLAGS"))
+	flags, err := SplitWords(get("CHROME_EXTRA_FLAGS"))
 	if err != nil {
-		errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS=%q: %w", getenv("CHROME_EXTRA_FLAGS"), err))
+		errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS=%q: %w", get("CHROME_EXTRA_FLAGS"), err))
 	}
 	c.ChromeExtraFlags = flags
-	c.CDPAllowedHosts = splitList(getenv("CDP_ALLOWED_HOSTS"))
-	c.CDPAllowedOrigins = splitList(getenv("CDP_ALLOWED_ORIGINS"))
-	c.NoVNCAllowedHosts = splitList(getenv("NOVNC_ALLOWED_HOSTS"))
+	c.CDPAllowedHosts = splitList(get("CDP_ALLOWED_HOSTS"))
+	c.CDPAllowedOrigins = splitList(get("CDP_ALLOWED_ORIGINS"))
+	c.NoVNCAllowedHosts = splitList(get("NOVNC_ALLOWED_HOSTS"))
 
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
@@ -238,8 +230,8 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 
 func (c *Config) validate() []error {
 	var errs []error
-	if !validDisplay(c.Display) {
-		errs = append(errs, fmt.Errorf("DISPLAY=%q: want :N, a local display number such as :99", c.Display))
+	if _, err := ParseDisplay(c.Display); err != nil {
+		errs = append(errs, fmt.Errorf("DISPLAY=%q: %w", c.Display, err))
 	}
 	if c.ProfileDir == "" || !filepath.IsAbs(c.ProfileDir) {
 		errs = append(errs, fmt.Errorf("PROFILE_DIR=%q: want an absolute path", c.ProfileDir))
@@ -359,17 +351,18 @@ func checkExtraFlags(flags []string) []error {
 
 // DisplayNumber returns N of DISPLAY=:N.
 func (c *Config) DisplayNumber() int {
-	n, _ := strconv.Atoi(strings.TrimPrefix(c.Display, ":"))
+	n, _ := ParseDisplay(c.Display)
 	return n
 }
 
-func validDisplay(d string) bool {
+// ParseDisplay returns N of ":N", a local display: the only kind scry runs.
+func ParseDisplay(d string) (int, error) {
 	rest, ok := strings.CutPrefix(d, ":")
-	if !ok || rest == "" {
-		return false
-	}
 	n, err := strconv.Atoi(rest)
-	return err == nil && n >= 0 && n < 65536-6000 && strconv.Itoa(n) == rest
+	if !ok || err != nil || n < 0 || n >= 65536-6000 || strconv.Itoa(n) != rest {
+		return 0, errors.New("want :N, a local display number such as :99")
+	}
+	return n, nil
 }
 
 // ParseScreen parses WxHxDEPTH.
@@ -408,28 +401,77 @@ func splitList(s string) []string {
 	return out
 }
 
-// LookupChromium finds the Chromium binary: CHROMIUM_PATH if set, otherwise
-// the first of the usual names in PATH.
-func (c *Config) LookupChromium(lookPath func(string) (string, error)) (string, error) {
-	if c.ChromiumPath != "" {
-		if !strings.ContainsRune(c.ChromiumPath, '/') {
-			p, err := lookPath(c.ChromiumPath)
-			if err != nil {
-				return "", fmt.Errorf("CHROMIUM_PATH=%q: not found in PATH: give an absolute path or install Debian's chromium package", c.ChromiumPath)
+// Binary is a program scry runs.
+type Binary string
+
+// The programs scry runs, by the name it looks up in PATH.
+const (
+	Chromium Binary = "chromium"
+	Xvfb     Binary = "Xvfb"
+	X11vnc   Binary = "x11vnc"
+)
+
+// debianPackage names the Debian package that ships each binary.
+var debianPackage = map[Binary]string{Chromium: "chromium", Xvfb: "xvfb", X11vnc: "x11vnc"}
+
+// chromiumNames are searched in PATH, in order, when CHROMIUM_PATH is unset.
+var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome"}
+
+// LookupError says which binary cannot be run and, apart, what to do.
+type LookupError struct {
+	Detail string
+	Remedy string
+}
+
+func (e *LookupError) Error() string { return e.Detail + ": " + e.Remedy }
+
+// Problem and Fix are what `scry doctor` prints.
+func (e *LookupError) Problem() string { return e.Detail }
+func (e *LookupError) Fix() string     { return e.Remedy }
+
+// Lookup finds binary b with lookPath (exec.LookPath): Chromium from
+// CHROMIUM_PATH if set, else the first of its usual names; the others by
+// name. The error is a *LookupError.
+func (c *Config) Lookup(b Binary, lookPath func(string) (string, error)) (string, error) {
+	install := "apt-get install " + debianPackage[b] + " (Debian package " + debianPackage[b] + ")"
+	if b != Chromium {
+		p, err := lookPath(string(b))
+		if err != nil {
+			return "", &LookupError{string(b) + " not found in PATH", install}
+		}
+		return p, nil
+	}
+	const setPath = "set CHROMIUM_PATH to the Chromium binary, or unset it to use chromium from PATH"
+	var path string
+	switch {
+	case c.ChromiumPath == "":
+		for _, name := range chromiumNames {
+			if p, err := lookPath(name); err == nil {
+				path = p
+				break
 			}
-			return p, nil
 		}
+		if path == "" {
+			return "", &LookupError{"chromium not found in PATH (nor " + strings.Join(chromiumNames[1:], ", ") + ")",
+				install + ", or set CHROMIUM_PATH to the browser binary"}
+		}
+	case !strings.ContainsRune(c.ChromiumPath, '/'):
+		p, err := lookPath(c.ChromiumPath)
+		if err != nil {
+			return "", &LookupError{fmt.Sprintf("CHROMIUM_PATH=%q: not found in PATH", c.ChromiumPath),
+				"give an absolute path, or " + install + " and unset CHROMIUM_PATH"}
+		}
+		path = p
+	default:
 		if _, err := os.Stat(c.ChromiumPath); err != nil {
-			return "", fmt.Errorf("CHROMIUM_PATH=%q: %w", c.ChromiumPath, err)
+			return "", &LookupError{fmt.Sprintf("CHROMIUM_PATH=%q: %v", c.ChromiumPath, errors.Unwrap(err)), setPath}
 		}
-		return c.ChromiumPath, nil
+		path = c.ChromiumPath
 	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := lookPath(name); err == nil {
-			return p, nil
-		}
+	if fi, err := os.Stat(path); err == nil && (fi.IsDir() || fi.Mode().Perm()&0o111 == 0) {
+		return "", &LookupError{path + " is not an executable file", setPath}
 	}
-	return "", errors.New("chromium not found in PATH: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH")
+	return path, nil
 }
 
 // KeepAlive is a TCP keepalive setting: probe after Idle without traffic,

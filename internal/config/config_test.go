@@ -3,36 +3,57 @@ package config
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// TestDefaults: Vars is the one home of every default. An empty
+// environment is a valid configuration, FromEnv reads exactly the table's
+// variables, and setting any of them to its documented default changes
+// nothing.
 func TestDefaults(t *testing.T) {
-	c, err := FromEnv(env(nil))
+	var read []string
+	base, err := FromEnv(func(k string) string {
+		read = append(read, k)
+		return ""
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("FromEnv on an empty environment: %v", err)
 	}
-	want := Config{
-		ProfileDir: "/data", Display: ":99", CDPPort: 9222, CDPInternalPort: 9223,
-		NoVNCPort: 6080, VNCPort: 5900, Screen: Screen{1440, 900, 24},
-		ChildUID: 1000, ChildGID: 1000, NoVNCDir: "/usr/share/novnc",
-		ShutdownTimeout: 20 * time.Second, StartupTimeout: 120 * time.Second,
-		LogFormat: "text", LogLevel: "info",
-		KeepAlive:      KeepAlive{30 * time.Second, 10 * time.Second, 3},
-		SessionCookies: true, CookieInterval: 30 * time.Second,
-		CDPMaxConns: 128, VNCMaxViewers: 16, HeaderTimeout: 10 * time.Second,
-		VNCHandshakeTimeout: 10 * time.Second,
+	var names []string
+	for _, v := range Vars {
+		names = append(names, v.Name)
 	}
-	if !reflect.DeepEqual(*c, want) {
-		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	slices.Sort(read)
+	read = slices.Compact(read)
+	sorted := slices.Sorted(slices.Values(names))
+	if !slices.Equal(slices.Compact(slices.Clone(sorted)), sorted) {
+		t.Errorf("Vars lists a variable twice: %q", sorted)
 	}
-	if c.DisplayNumber() != 99 {
-		t.Errorf("DisplayNumber = %d", c.DisplayNumber())
+	if !slices.Equal(read, sorted) {
+		t.Errorf("FromEnv reads %q,\nbut Vars lists %q", read, sorted)
+	}
+	for _, v := range Vars {
+		val := v.Default
+		if slices.Contains(names, val) {
+			val = Default(val) // CHILD_GID's default is CHILD_UID's value
+		}
+		c, err := FromEnv(env(map[string]string{v.Name: val}))
+		if err != nil {
+			t.Errorf("%s=%q (its default): %v", v.Name, val, err)
+			continue
+		}
+		if !reflect.DeepEqual(c, base) {
+			t.Errorf("%s=%q (its default) changes the configuration:\n got %+v\nwant %+v", v.Name, val, *c, *base)
+		}
+	}
+	if n, err := ParseDisplay(Default("DISPLAY")); err != nil || base.DisplayNumber() != n {
+		t.Errorf("DisplayNumber = %d, want %d (%v)", base.DisplayNumber(), n, err)
 	}
 }
 

@@ -2,25 +2,43 @@ package config
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
 
-// TestREADMEListsEveryVariable keeps the README's configuration table true.
+// TestREADMEListsEveryVariable keeps the README's configuration table true
+// to Vars: one row per variable, in the same order, with its default, and
+// no row for a variable scry does not read.
 func TestREADMEListsEveryVariable(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := "\n" + string(b)
-	for _, v := range Vars {
-		def := v.Default
-		if def == "" {
-			def = `""`
+	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README.md has no ## Configuration section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	row := regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\| `([^`]*)` \\|")
+	var got []Var
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		def := m[2]
+		if def == `""` {
+			def = ""
 		}
-		row := "\n| `" + v.Name + "` | `" + def + "` |"
-		if n := strings.Count(readme, "\n| `"+v.Name+"` |"); n != 1 || !strings.Contains(readme, row) {
-			t.Errorf("README.md: want exactly one row starting %q, found %d rows for %s", row, n, v.Name)
+		got = append(got, Var{Name: m[1], Default: def})
+	}
+	for i := 0; i < max(len(got), len(Vars)); i++ {
+		var g, w Var
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(Vars) {
+			w = Var{Name: Vars[i].Name, Default: Vars[i].Default}
+		}
+		if g != w {
+			t.Errorf("README.md configuration row %d: got %s=%q, want %s=%q (Vars, in --help order)", i+1, g.Name, g.Default, w.Name, w.Default)
 		}
 	}
 }

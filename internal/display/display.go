@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -61,22 +60,43 @@ func PrepareSocketDir() error {
 	return nil
 }
 
-// CheckFree fails when an X server already answers on display, so scry never
-// mistakes someone else's server for its own.
+// CheckFree fails with a *BusyError when something already serves display:
+// an X server, or anything else accepting connections on its socket. So
+// scry never mistakes someone else's server for its own. A stale socket
+// nobody answers is free: Xvfb replaces it.
 func CheckFree(display string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := Probe(ctx, display); err == nil {
-		pid := lockOwner(display)
-		return fmt.Errorf("DISPLAY=%s is already served by another X server%s: stop it or set DISPLAY to a free display such as :%d",
-			display, pid, displayNumber(display)+1)
+	sock := SocketPath(display)
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return nil
 	}
-	return nil
+	c.Close()
+	owner := lockOwner(display)
+	if owner == "" {
+		owner = " (" + sock + " answers)"
+	}
+	return &BusyError{Display: display, Owner: owner}
 }
 
-func displayNumber(d string) int {
-	n, _ := strconv.Atoi(strings.TrimPrefix(d, ":"))
-	return n
+// BusyError says that a display is already served.
+type BusyError struct {
+	Display string
+	Owner   string // " (pid N)" from the server's lock file, or the socket that answered
+}
+
+func (e *BusyError) Error() string { return e.Problem() + ": " + e.Fix() }
+
+// Problem and Fix are what `scry doctor` prints.
+func (e *BusyError) Problem() string {
+	return fmt.Sprintf("DISPLAY=%s is already served by another X server%s", e.Display, e.Owner)
+}
+
+func (e *BusyError) Fix() string {
+	n, _ := config.ParseDisplay(e.Display)
+	return fmt.Sprintf("stop it or set DISPLAY to a free display such as :%d", n+1)
 }
 
 func lockOwner(display string) string {

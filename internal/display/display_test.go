@@ -222,7 +222,8 @@ func startXvfb(t *testing.T) (string, *supervise.Process) {
 			t.Fatalf("WaitReady: %v", err)
 		}
 		t.Logf("Xvfb on %s exited (%v); trying another display", display, err)
-		from = displayNumber(display) + 1
+		n, _ := config.ParseDisplay(display)
+		from = n + 1
 	}
 	t.Fatal("could not start Xvfb")
 	return "", nil

@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/dataplanelabs/scry/internal/config"
+	"github.com/dataplanelabs/scry/internal/display"
 )
 
 const (
@@ -26,30 +26,29 @@ const (
 	profileFatal = 50 * mib
 )
 
-func checkChromium(_ context.Context, env Env) Result {
-	path, err := env.Config.LookupChromium(env.lookPath)
-	if err != nil {
-		return Result{Status: Fail, Detail: err.Error(),
-			Fix: "apt-get install chromium (Debian package chromium), or set CHROMIUM_PATH to the browser binary"}
-	}
-	if fi, err := os.Stat(path); err == nil && (fi.IsDir() || fi.Mode().Perm()&0o111 == 0) {
-		return Result{Status: Fail, Detail: path + " is not an executable file",
-			Fix: "set CHROMIUM_PATH to the Chromium binary, or unset it to use chromium from PATH"}
-	}
-	return Result{Status: Pass, Detail: path}
-}
-
-// binary checks for a program found in PATH and names the Debian package
-// that ships it.
-func binary(name, pkg string) func(context.Context, Env) Result {
+// binary checks that a program scry runs is installed, in the words of
+// its lookup at start.
+func binary(b config.Binary) func(context.Context, Env) Result {
 	return func(_ context.Context, env Env) Result {
-		path, err := env.lookPath(name)
+		path, err := env.Config.Lookup(b, env.lookPath)
 		if err != nil {
-			return Result{Status: Fail, Detail: name + " not found in PATH",
-				Fix: "apt-get install " + pkg + " (Debian package " + pkg + ")"}
+			return failure(err)
 		}
 		return Result{Status: Pass, Detail: path}
 	}
+}
+
+// failure is the verdict on an owning package's error: its Problem and Fix
+// when it has them (config.LookupError, display.BusyError).
+func failure(err error) Result {
+	var f interface {
+		Problem() string
+		Fix() string
+	}
+	if errors.As(err, &f) {
+		return Result{Status: Fail, Detail: f.Problem(), Fix: f.Fix()}
+	}
+	return Result{Status: Fail, Detail: err.Error()}
 }
 
 func checkNoVNC(_ context.Context, env Env) Result {
@@ -235,22 +234,11 @@ func port(name, host string, get func(*config.Config) int) func(context.Context,
 	}
 }
 
-func checkDisplay(ctx context.Context, env Env) Result {
-	cfg := env.Config
-	sock := filepath.Join(cmp.Or(env.x11Dir, "/tmp/.X11-unix"), "X"+strconv.Itoa(cfg.DisplayNumber()))
-	if _, err := os.Stat(sock); err != nil {
-		return Result{Status: Pass, Detail: fmt.Sprintf("%s free (no %s)", cfg.Display, sock)}
+func checkDisplay(_ context.Context, env Env) Result {
+	if err := display.CheckFree(env.Config.Display); err != nil {
+		return failure(err)
 	}
-	dctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(dctx, "unix", sock)
-	if err != nil {
-		return Result{Status: Pass, Detail: fmt.Sprintf("%s free (stale %s, nothing answers)", cfg.Display, sock)}
-	}
-	c.Close()
-	return Result{Status: Fail, Detail: fmt.Sprintf("DISPLAY=%s is already served by another X server (%s answers)", cfg.Display, sock),
-		Fix: fmt.Sprintf("stop that X server or set DISPLAY to a free display such as :%d", cfg.DisplayNumber()+1)}
+	return Result{Status: Pass, Detail: env.Config.Display + " free"}
 }
 
 // nearestExisting returns path or its closest existing parent.

@@ -86,15 +86,14 @@ type Env struct {
 	readFile func(string) ([]byte, error)
 	userNS   func(ctx context.Context, uid, gid int) error
 	shmDir   string
-	x11Dir   string
 }
 
 // Checks lists every check in the order Run prints them.
 func Checks() []Check {
 	return []Check{
-		{Name: "chromium", Fatal: true, Run: checkChromium},
-		{Name: "Xvfb", Fatal: true, Run: binary("Xvfb", "xvfb")},
-		{Name: "x11vnc", Fatal: true, Run: binary("x11vnc", "x11vnc")},
+		{Name: "chromium", Fatal: true, Run: binary(config.Chromium)},
+		{Name: "Xvfb", Fatal: true, Run: binary(config.Xvfb)},
+		{Name: "x11vnc", Fatal: true, Run: binary(config.X11vnc)},
 		{Name: "noVNC", Fatal: true, Run: checkNoVNC},
 		{Name: "child uid", Fatal: true, Run: checkChildUID},
 		{Name: "sandbox", Fatal: true, Run: checkSandbox},

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/dataplanelabs/scry/internal/config"
+	"github.com/dataplanelabs/scry/internal/display"
 )
 
 // otherUID is a uid that owns nothing on the test machine.
@@ -36,7 +37,7 @@ func testEnv(t *testing.T, vars map[string]string) Env {
 		"CDP_INTERNAL_PORT": freePort(t, "127.0.0.1"),
 		"NOVNC_PORT":        freePort(t, ""),
 		"VNC_PORT":          freePort(t, "127.0.0.1"),
-		"DISPLAY":           ":4242",
+		"DISPLAY":           freeDisplay(t, 4242),
 		"VNC_PASSWORD":      "hunter2",
 		"CDP_TOKEN":         "a-test-token-of-32-characters-xx",
 		"CHILD_UID":         strconv.Itoa(otherUID),
@@ -59,7 +60,6 @@ func testEnv(t *testing.T, vars map[string]string) Env {
 		},
 		readFile: func(string) ([]byte, error) { return nil, fs.ErrNotExist },
 		userNS:   func(context.Context, int, int) error { return nil },
-		x11Dir:   t.TempDir(),
 	}
 }
 
@@ -490,20 +490,41 @@ func TestPortsInUse(t *testing.T) {
 	}
 }
 
-func TestDisplay(t *testing.T) {
-	env := testEnv(t, map[string]string{"DISPLAY": ":7"})
-	sock := filepath.Join(env.x11Dir, "X7")
-	assertResult(t, runCheck(t, "DISPLAY", env), Pass, "no "+sock)
+// freeDisplay returns ":N" for the first N from "from" with no X socket.
+func freeDisplay(t *testing.T, from int) string {
+	t.Helper()
+	for n := from; n < from+100; n++ {
+		d := ":" + strconv.Itoa(n)
+		if _, err := os.Lstat(display.SocketPath(d)); errors.Is(err, fs.ErrNotExist) {
+			return d
+		}
+	}
+	t.Fatalf("no free display from :%d", from)
+	return ""
+}
 
+func TestDisplay(t *testing.T) {
+	d := freeDisplay(t, 4300)
+	env := testEnv(t, map[string]string{"DISPLAY": d})
+	assertResult(t, runCheck(t, "DISPLAY", env), Pass, d+" free")
+
+	if err := display.PrepareSocketDir(); err != nil {
+		t.Skipf("no X socket directory: %v", err)
+	}
+	sock := display.SocketPath(d)
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("cannot listen on %s: %v", sock, err)
 	}
-	assertResult(t, runCheck(t, "DISPLAY", env), Fail, "DISPLAY=:7 is already served", "set DISPLAY to a free display such as :8")
+	t.Cleanup(func() { os.Remove(sock) })
+	n, _ := config.ParseDisplay(d)
+	assertResult(t, runCheck(t, "DISPLAY", env), Fail, "DISPLAY="+d+" is already served", sock+" answers",
+		"set DISPLAY to a free display such as :"+strconv.Itoa(n+1))
 
+	// A stale socket nobody answers is free: Xvfb replaces it.
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	assertResult(t, runCheck(t, "DISPLAY", env), Pass, "stale")
+	assertResult(t, runCheck(t, "DISPLAY", env), Pass, d+" free")
 }
 
 func TestRunAndFatalSpeakAlike(t *testing.T) {
