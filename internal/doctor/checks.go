@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/dataplanelabs/scry/internal/config"
 	"github.com/dataplanelabs/scry/internal/display"
+	"github.com/dataplanelabs/scry/internal/profile"
 )
 
 const (
@@ -169,6 +171,53 @@ func checkProfile(_ context.Context, env Env) Result {
 		return chown
 	}
 	return Result{Status: Pass, Detail: fmt.Sprintf("%s is writable by uid %d", dir, self)}
+}
+
+// checkProfileMode refuses a PROFILE_DIR, or its .scry, that uids other
+// than the browser's can write: they could plant a cookie snapshot that scry
+// restores into the logged-in browser, or files Chromium reads. A group may
+// write only when it is the browser's own gid (Kubernetes' fsGroup makes a
+// volume g+rws for the pod's group).
+func checkProfileMode(_ context.Context, env Env) Result {
+	dir := filepath.Clean(env.Config.ProfileDir)
+	_, gid, _ := env.target()
+	var details, fixes []string
+	for _, p := range []string{dir, filepath.Join(dir, profile.StateDir)} {
+		fi, err := os.Lstat(p)
+		if p == dir {
+			fi, err = os.Stat(p) // PROFILE_DIR itself may be a link to the volume
+		}
+		if err != nil || !fi.IsDir() {
+			continue // missing: scry creates it 0700; not a directory: checkProfile or the lock says so
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		w := ""
+		if fi.Mode().Perm()&0o020 != 0 && int(st.Gid) != gid {
+			w += "g"
+		}
+		if fi.Mode().Perm()&0o002 != 0 {
+			w += "o"
+		}
+		if w == "" {
+			continue
+		}
+		details = append(details, fmt.Sprintf("%s is %s", p, describe(fi)))
+		if n := len(fixes); n > 0 && strings.HasPrefix(fixes[n-1], "chmod "+w+"-w ") {
+			fixes[n-1] += " " + p
+		} else {
+			fixes = append(fixes, "chmod "+w+"-w "+p)
+		}
+	}
+	if len(fixes) == 0 {
+		return Result{Status: Pass, Detail: fmt.Sprintf("%s is writable by no other uid (nor any group but gid %d)", dir, gid)}
+	}
+	fix := strings.Join(fixes, " && ")
+	if self := env.euid(); self != 0 {
+		fix += fmt.Sprintf(" (as the owner or root, e.g. from an init container, if uid %d does not own it)", self)
+	}
+	return Result{Status: Fail,
+		Detail: strings.Join(details, "; ") + ": other uids can write there and plant a cookie snapshot that scry would restore into the logged-in browser",
+		Fix:    fix}
 }
 
 // stRdonly is ST_RDONLY in statfs(2)'s f_flags.

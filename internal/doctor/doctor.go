@@ -99,6 +99,7 @@ func Checks() []Check {
 		{Name: "sandbox", Fatal: true, Run: checkSandbox},
 		{Name: "/dev/shm", Run: checkShm},
 		{Name: "PROFILE_DIR", Fatal: true, Run: checkProfile},
+		{Name: "PROFILE_DIR mode", Fatal: true, Run: checkProfileMode},
 		{Name: "PROFILE_DIR space", Fatal: true, Run: checkProfileSpace},
 		{Name: "VNC_PASSWORD", Run: checkVNCPassword},
 		{Name: "CDP_TOKEN", Run: checkCDPToken},

@@ -647,3 +647,92 @@ func TestRealBlockedUserNS(t *testing.T) {
 		t.Errorf("inside the namespace: %v\n%s", err, out)
 	}
 }
+
+// TestProfileMode: a PROFILE_DIR (or .scry) other uids can write is refused,
+// by doctor and at start, with the chmod that fixes it. At 0777 another uid
+// planted a cookies.json that scry restored into the browser.
+func TestProfileMode(t *testing.T) {
+	root := os.Geteuid() == 0
+	mkdir := func(t *testing.T, p string, mode os.FileMode) {
+		t.Helper()
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+	}
+	// groupOf gives p to the gid the browser runs as in testEnv (otherUID).
+	groupOf := func(t *testing.T, p string) {
+		t.Helper()
+		if err := os.Chown(p, -1, otherUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name      string
+		dir, st   os.FileMode // 0: absent
+		ownGroup  bool        // the dirs' group is the browser's gid
+		needsRoot bool
+		want      Status
+		subs      []string // "DIR" stands for PROFILE_DIR
+	}{
+		{name: "0700", dir: 0o700, st: 0o700, want: Pass},
+		{name: "missing", want: Pass},
+		{name: "0755, no .scry yet", dir: 0o755, want: Pass},
+		{name: "world-writable", dir: 0o777, want: Fail,
+			subs: []string{"DIR is mode 0777", "cookie snapshot", "fix: chmod go-w DIR"}},
+		// Sticky or not: another uid can still create .scry before scry does.
+		{name: "world-writable, sticky", dir: os.ModeSticky | 0o777, want: Fail, subs: []string{"chmod go-w DIR"}},
+		{name: "only others", dir: 0o757, want: Fail, subs: []string{"mode 0757", "fix: chmod o-w DIR"}},
+		{name: "a foreign group", dir: 0o770, want: Fail, subs: []string{"mode 0770", "fix: chmod g-w DIR"}},
+		{name: ".scry world-writable", dir: 0o700, st: 0o777, want: Fail,
+			subs: []string{"DIR/.scry is mode 0777", "fix: chmod go-w DIR/.scry"}},
+		{name: "both", dir: 0o777, st: 0o777, want: Fail, subs: []string{"fix: chmod go-w DIR DIR/.scry"}},
+		{name: "fsGroup: the browser's group, setgid", dir: os.ModeSetgid | 0o775, st: 0o770, ownGroup: true, needsRoot: true, want: Pass},
+		{name: "fsGroup volume that was 0777", dir: os.ModeSetgid | 0o777, st: 0o770, ownGroup: true, needsRoot: true, want: Fail,
+			subs: []string{"fix: chmod o-w DIR"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.needsRoot && !root {
+				t.Skip("needs root to give a directory to another group")
+			}
+			dir := filepath.Join(reachableDir(t), "profile")
+			if tt.dir != 0 {
+				mkdir(t, dir, tt.dir)
+				if tt.ownGroup {
+					groupOf(t, dir)
+				}
+			}
+			if tt.st != 0 {
+				mkdir(t, filepath.Join(dir, ".scry"), tt.st)
+				if tt.ownGroup {
+					groupOf(t, filepath.Join(dir, ".scry"))
+				}
+			}
+			env := testEnv(t, map[string]string{"PROFILE_DIR": dir})
+			var subs []string
+			for _, s := range tt.subs {
+				subs = append(subs, strings.ReplaceAll(s, "DIR", dir))
+			}
+			r := runCheck(t, "PROFILE_DIR mode", env)
+			assertResult(t, r, tt.want, subs...)
+			if tt.want == Fail {
+				// scry refuses at start in the same words.
+				err := Fatal(context.Background(), env)
+				if err == nil || !strings.Contains(err.Error(), "PROFILE_DIR mode: "+r.Detail+"; fix: "+r.Fix) {
+					t.Errorf("Fatal = %v, want doctor's line %q", err, oneLine(r))
+				}
+			}
+		})
+	}
+	t.Run("non-root is told who may chmod", func(t *testing.T) {
+		dir := reachableDir(t)
+		mkdir(t, dir, 0o777)
+		env := testEnv(t, map[string]string{"PROFILE_DIR": dir})
+		env.Euid = func() int { return otherUID }
+		env.egid = func() int { return otherUID }
+		assertResult(t, runCheck(t, "PROFILE_DIR mode", env), Fail, "chmod go-w "+dir, "as the owner or root", "init container")
+	})
+}
