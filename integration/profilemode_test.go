@@ -3,6 +3,7 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,5 +33,35 @@ func TestPreflightRefusesWritableProfile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".scry")); err == nil {
 		t.Error("scry touched the profile before refusing it")
+	}
+}
+
+// TestPreflightWarnsRiskyFlags: flags that switch a browser protection off
+// used to start with nothing but extra_flags=N in the log. scry now warns
+// at start, one WARN record per flag, naming it and its risk. (Here the
+// start is refused by a missing noVNC, after the warnings: no browser is
+// needed to see them.)
+func TestPreflightWarnsRiskyFlags(t *testing.T) {
+	s := Start(t, Options{NoWait: true, Env: map[string]string{
+		"NOVNC_DIR":          t.TempDir(),
+		"CHROME_EXTRA_FLAGS": quietChromium + " --no-sandbox --disable-web-security '--remote-allow-origins=*'",
+	}})
+	if code := s.Wait(30 * time.Second); code != 1 {
+		t.Errorf("exit %d, want 1 (no noVNC)", code)
+	}
+	want := map[string]string{
+		"--no-sandbox":             "sandbox is off",
+		"--disable-web-security":   "same-origin policy is off",
+		"--remote-allow-origins=*": "CDP_ALLOWED_ORIGINS",
+	}
+	for _, r := range s.Records() {
+		flag, _ := r["flag"].(string)
+		risk, _ := r["risk"].(string)
+		if sub, ok := want[flag]; ok && r["level"] == "WARN" && strings.Contains(risk, sub) {
+			delete(want, flag)
+		}
+	}
+	for flag := range want {
+		t.Errorf("no WARN record naming %s and its risk:\n%s", flag, s.Log())
 	}
 }

@@ -58,6 +58,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return &ExitError{Code: 2, Err: fmt.Errorf("configuration: %w\n(run scry --help for every variable and its default)", err)}
 	}
 	log := newLogger(stderr, cfg)
+	for _, f := range cfg.RiskyFlags() {
+		log.Warn("CHROME_EXTRA_FLAGS switches a browser protection off", "flag", f.Flag, "risk", f.Risk)
+	}
 	warnKeptGroups(log, os.Geteuid(), setgroupsAllowed(os.ReadFile), syscall.Getgroups)
 	s := &scry{cfg: cfg, log: log, getenv: getenv}
 	return s.run(ctx)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,14 +74,14 @@ type Var struct {
 // home of every default. A default that names another variable (CHILD_GID's
 // CHILD_UID) means that variable's value.
 var Vars = []Var{
-	{"PROFILE_DIR", "/data", "Chromium profile (--user-data-dir); mount a volume here"},
+	{"PROFILE_DIR", "/data", "Chromium profile (--user-data-dir); mount a volume here, writable by no other uid"},
 	{"DISPLAY", ":99", "Xvfb display Chromium renders into"},
 	{"CDP_PORT", "9222", "agent door: CDP bridge, all interfaces (publish on 127.0.0.1 or a ClusterIP only)"},
 	{"CDP_INTERNAL_PORT", "9223", "loopback port Chromium binds CDP to"},
 	{"NOVNC_PORT", "6080", "human door: noVNC page and WebSocket-to-VNC bridge"},
 	{"VNC_PORT", "5900", "x11vnc RFB port, loopback only"},
 	{"SCREEN", "1440x900x24", "Xvfb geometry WxHxDEPTH; the browser window fills it"},
-	{"CHROME_EXTRA_FLAGS", "", "extra Chromium flags, split like a shell, appended last"},
+	{"CHROME_EXTRA_FLAGS", "", "extra Chromium flags, split like a shell, appended last; scry warns about those that switch a protection off (--no-sandbox ...)"},
 	{"VNC_PASSWORD", "", "VNC password (only 8 characters count); empty leaves the login view open"},
 	{"CDP_ALLOWED_HOSTS", "", "comma-separated Host names accepted on CDP_PORT besides IP literals and localhost"},
 	{"NOVNC_ALLOWED_HOSTS", "", "comma-separated Host names accepted on NOVNC_PORT besides IP literals and localhost"},
@@ -332,9 +333,7 @@ func checkExtraFlags(flags []string) []error {
 				"restores the login's cookies; open it through CDP once scry is ready (PUT /json/new?URL)", f))
 			continue
 		}
-		// Chromium takes both --switch and -switch, with an optional
-		// =value; on Linux switch names are case-sensitive.
-		name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-"), "=")
+		name, _ := flagName(f)
 		for _, o := range ownFlags {
 			if name == o.name {
 				errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS: %q: scry sets --%s itself; %s", f, o.name, o.instead))
@@ -347,6 +346,68 @@ func checkExtraFlags(flags []string) []error {
 		}
 	}
 	return errs
+}
+
+// flagName returns the switch name and value of a Chromium flag. Chromium
+// takes both --switch and -switch, with an optional =value; on Linux switch
+// names are case-sensitive.
+func flagName(f string) (name, value string) {
+	name, value, _ = strings.Cut(strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-"), "=")
+	return name, value
+}
+
+// HasExtraFlag reports whether CHROME_EXTRA_FLAGS carries switch name.
+func (c *Config) HasExtraFlag(name string) bool {
+	for _, f := range c.ChromeExtraFlags {
+		if n, _ := flagName(f); n == name && strings.HasPrefix(f, "-") {
+			return true
+		}
+	}
+	return false
+}
+
+// riskyFlags are the Chromium switches CHROME_EXTRA_FLAGS may carry that
+// switch off a protection of the logged-in browser. scry starts with them,
+// since each has its uses, but warns at start and in `scry doctor`. A
+// feature, if set, must be among the switch's comma-separated values. (The
+// switches scry refuses outright are ownFlags.)
+var riskyFlags = []struct{ name, feature, risk string }{
+	{"no-sandbox", "", "Chromium's renderer sandbox is off: a page that exploits a renderer bug runs code as the browser's uid, with every logged-in session and the profile"},
+	{"single-process", "", "pages render inside the browser process, outside any sandbox: a renderer bug hands a page every logged-in session"},
+	{"disable-web-security", "", "the same-origin policy is off: any page the browser opens can read and drive every site it is logged into"},
+	{"remote-allow-origins", "", "web pages of the origins given may open DevTools WebSockets on CDP_INTERNAL_PORT, past scry's CDP_ALLOWED_ORIGINS and CDP_TOKEN; let scry check Origins with CDP_ALLOWED_ORIGINS instead"},
+	{"disable-site-isolation-trials", "", "site isolation is off: one renderer may hold several sites, so a renderer bug or a side channel reads another logged-in site's data"},
+	{"disable-features", "IsolateOrigins", "site isolation is off: one renderer may hold several sites, so a renderer bug or a side channel reads another logged-in site's data"},
+	{"disable-features", "site-per-process", "site isolation is off: one renderer may hold several sites, so a renderer bug or a side channel reads another logged-in site's data"},
+	{"allow-running-insecure-content", "", "HTTPS pages may run scripts fetched over plain HTTP, which anyone on the network path can replace"},
+	{"ignore-certificate-errors", "", "any TLS certificate is accepted: anyone on the network path can read and change the logged-in sessions"},
+	{"allow-file-access-from-files", "", "file: pages may read any file the browser's uid can, the profile's cookies included"},
+}
+
+// RiskyFlag is a flag of CHROME_EXTRA_FLAGS that switches a protection off.
+type RiskyFlag struct {
+	Flag string // as given
+	Risk string // what it puts at risk
+}
+
+// RiskyFlags returns the flags of CHROME_EXTRA_FLAGS that switch off one of
+// the browser's protections, with what each puts at risk, in the order
+// given: the one list behind the warnings at start and in `scry doctor`.
+func (c *Config) RiskyFlags() []RiskyFlag {
+	var out []RiskyFlag
+	for _, f := range c.ChromeExtraFlags {
+		if !strings.HasPrefix(f, "-") {
+			continue
+		}
+		name, value := flagName(f)
+		for _, r := range riskyFlags {
+			if name == r.name && (r.feature == "" || slices.Contains(strings.Split(value, ","), r.feature)) {
+				out = append(out, RiskyFlag{Flag: f, Risk: r.risk})
+				break
+			}
+		}
+	}
+	return out
 }
 
 // DisplayNumber returns N of DISPLAY=:N.

@@ -229,3 +229,39 @@ func TestTokenFile(t *testing.T) {
 		t.Errorf("token %q, want the file's, trimmed", c.CDPToken)
 	}
 }
+
+// TestRiskyFlags: the flags that switch a protection off, which scry and
+// doctor warn about, and look-alikes that do not.
+func TestRiskyFlags(t *testing.T) {
+	risky := []string{"--no-sandbox", "-no-sandbox", "--disable-web-security", "--remote-allow-origins=*",
+		"--remote-allow-origins=http://localhost:3000", "--disable-site-isolation-trials", "--single-process",
+		"--disable-features=Translate,IsolateOrigins", "--disable-features=site-per-process",
+		"--allow-running-insecure-content", "--ignore-certificate-errors", "--allow-file-access-from-files"}
+	harmless := []string{"--lang=en", "--no-sandbox-x", "--disable-features=Translate", "--enable-features=IsolateOrigins",
+		"--ignore-certificate-errors-spki-list=abc=", `--user-agent="--no-sandbox"`}
+	var quoted []string
+	for _, f := range append(slices.Clone(risky), harmless...) {
+		quoted = append(quoted, "'"+f+"'")
+	}
+	c, err := FromEnv(env(map[string]string{"CHROME_EXTRA_FLAGS": strings.Join(quoted, " ")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.RiskyFlags()
+	var flags []string
+	for _, r := range got {
+		flags = append(flags, r.Flag)
+		if len(r.Risk) < 40 {
+			t.Errorf("%s: risk %q says too little", r.Flag, r.Risk)
+		}
+	}
+	if !slices.Equal(flags, risky) {
+		t.Errorf("RiskyFlags = %q,\nwant %q", flags, risky)
+	}
+	if !c.HasExtraFlag("no-sandbox") || c.HasExtraFlag("sandbox") || c.HasExtraFlag("lang=en") {
+		t.Error("HasExtraFlag")
+	}
+	if c, _ := FromEnv(env(nil)); len(c.RiskyFlags()) != 0 {
+		t.Errorf("RiskyFlags of the defaults = %v", c.RiskyFlags())
+	}
+}

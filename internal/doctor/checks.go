@@ -265,6 +265,23 @@ func checkCDPToken(_ context.Context, env Env) Result {
 	return Result{Status: Pass, Detail: "set: every request on CDP_PORT must carry it"}
 }
 
+// checkRiskyFlags warns about the CHROME_EXTRA_FLAGS that switch off a
+// protection of the logged-in browser; scry warns at start from the same
+// list (config.RiskyFlags).
+func checkRiskyFlags(_ context.Context, env Env) Result {
+	risky := env.Config.RiskyFlags()
+	if len(risky) == 0 {
+		return Result{Status: Pass, Detail: fmt.Sprintf("%d extra flags, none switches a protection off", len(env.Config.ChromeExtraFlags))}
+	}
+	var details, flags []string
+	for _, r := range risky {
+		details = append(details, r.Flag+": "+r.Risk)
+		flags = append(flags, r.Flag)
+	}
+	return Result{Status: Warn, Detail: strings.Join(details, "; "),
+		Fix: "remove " + strings.Join(flags, " ") + " from CHROME_EXTRA_FLAGS unless you accept that risk for every login in this browser"}
+}
+
 // port checks that a door can be bound where scry binds it.
 func port(name, host string, get func(*config.Config) int) func(context.Context, Env) Result {
 	return func(_ context.Context, env Env) Result {

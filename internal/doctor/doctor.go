@@ -98,6 +98,7 @@ func Checks() []Check {
 		{Name: "child uid", Fatal: true, Run: checkChildUID},
 		{Name: "sandbox", Fatal: true, Run: checkSandbox},
 		{Name: "/dev/shm", Run: checkShm},
+		{Name: "CHROME_EXTRA_FLAGS", Run: checkRiskyFlags},
 		{Name: "PROFILE_DIR", Fatal: true, Run: checkProfile},
 		{Name: "PROFILE_DIR mode", Fatal: true, Run: checkProfileMode},
 		{Name: "PROFILE_DIR space", Fatal: true, Run: checkProfileSpace},

@@ -736,3 +736,22 @@ func TestProfileMode(t *testing.T) {
 		assertResult(t, runCheck(t, "PROFILE_DIR mode", env), Fail, "chmod go-w "+dir, "as the owner or root", "init container")
 	})
 }
+
+// TestRiskyFlagsWarn: flags that switch a protection off are named, with
+// their risk, as a warning; they do not stop scry.
+func TestRiskyFlagsWarn(t *testing.T) {
+	assertResult(t, runCheck(t, "CHROME_EXTRA_FLAGS", testEnv(t, map[string]string{"CHROME_EXTRA_FLAGS": "--lang=en"})), Pass, "1 extra flags, none")
+	env := testEnv(t, map[string]string{"CHROME_EXTRA_FLAGS": "--lang=en --no-sandbox --disable-web-security --remote-allow-origins=*"})
+	assertResult(t, runCheck(t, "CHROME_EXTRA_FLAGS", env), Warn,
+		"--no-sandbox: Chromium's renderer sandbox is off", "--disable-web-security: the same-origin policy is off",
+		"--remote-allow-origins=*: web pages", "CDP_ALLOWED_ORIGINS",
+		"fix: remove --no-sandbox --disable-web-security --remote-allow-origins=* from CHROME_EXTRA_FLAGS")
+	var out bytes.Buffer
+	Run(context.Background(), env, &out)
+	if !strings.Contains(out.String(), "WARN  CHROME_EXTRA_FLAGS: --no-sandbox: ") {
+		t.Errorf("doctor prints no warning line for the flags:\n%s", out.String())
+	}
+	if err := Fatal(context.Background(), env); err != nil {
+		t.Errorf("Fatal = %v: risky flags warn, they do not stop scry", err)
+	}
+}

@@ -40,7 +40,7 @@ func checkSandbox(ctx context.Context, env Env) Result {
 	err := probe(pctx, uid, gid)
 	why := sandboxReasons(env)
 
-	if noSandbox(env.Config.ChromeExtraFlags) {
+	if env.Config.HasExtraFlag("no-sandbox") {
 		r := Result{Status: Warn, Detail: "sandbox disabled by flag (--no-sandbox in CHROME_EXTRA_FLAGS); only inside a confined pod"}
 		if err == nil {
 			r.Detail += fmt.Sprintf("; uid %d can create user namespaces here, so the flag is not needed", uid)
@@ -171,14 +171,4 @@ func seccompMode(env Env) string {
 		}
 	}
 	return ""
-}
-
-// noSandbox reports whether the extra flags switch Chromium's sandbox off.
-func noSandbox(flags []string) bool {
-	for _, f := range flags {
-		if strings.TrimLeft(f, "-") == "no-sandbox" {
-			return true
-		}
-	}
-	return false
 }
