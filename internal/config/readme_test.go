@@ -42,3 +42,23 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMENamesRiskyFlags: the README's CHROME_EXTRA_FLAGS row names
+// every flag scry warns about.
+func TestREADMENamesRiskyFlags(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| `CHROME_EXTRA_FLAGS` |") {
+			row = line
+		}
+	}
+	for _, r := range riskyFlags {
+		if !strings.Contains(row, "`--"+r.name) {
+			t.Errorf("README.md's CHROME_EXTRA_FLAGS row does not name --%s, which scry warns about", r.name)
+		}
+	}
+}
