@@ -1,8 +1,9 @@
 // Package doctor is scry's preflight: it checks, without starting anything,
 // the things users get wrong when they deploy scry (missing packages, a
 // seccomp profile that kills Chromium's sandbox, a profile volume the
-// browser cannot write, ports in use) and says, one line each, how to fix
-// them. `scry doctor` prints every check; at start scry runs only the checks
+// browser cannot write or other uids can, ports in use, flags that switch a
+// protection off) and says, one line each, how to fix them. Where another
+// package owns a fact (finding a binary, a display in use) doctor asks it. `scry doctor` prints every check; at start scry runs only the checks
 // that would make it fail anyway, so the error names the fix instead of a
 // Chromium crash.
 package doctor
@@ -173,8 +174,8 @@ func namedVars(err error) []string {
 func isNameByte(b byte) bool { return b == '_' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' }
 
 // Fatal runs the checks that would make scry fail at start (binaries, the
-// sandbox's user namespaces unless --no-sandbox, the profile directory, the
-// child uid, its ports and its display) and returns their failures, in the
+// sandbox's user namespaces unless --no-sandbox, the profile directory and
+// who else may write it, the child uid, its ports and its display) and returns their failures, in the
 // words `scry doctor` uses, or nil.
 func Fatal(ctx context.Context, env Env) error {
 	env, err := env.resolve()
