@@ -169,12 +169,13 @@ func setgroupsAllowed(readFile func(string) ([]byte, error)) bool {
 	return err != nil || strings.TrimSpace(string(b)) != "deny"
 }
 
-// childEnv is the children's environment: scry's, minus its secrets, plus
-// the display and a home the child uid can write.
-func childEnv(getenv func(string) string, display, home string) []string {
+// childEnv is the children's environment: environ (scry's, as
+// os.Environ gives it) minus its secrets, plus the display and a home the
+// child uid can write.
+func childEnv(environ []string, display, home string) []string {
 	secret := map[string]bool{"VNC_PASSWORD": true, "CDP_TOKEN": true}
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
 		if secret[k] || k == "DISPLAY" || (home != "" && (k == "HOME" || strings.HasPrefix(k, "XDG_"))) {
 			continue

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataplanelabs/scry/internal/browser"
 	"github.com/dataplanelabs/scry/internal/config"
 	"github.com/dataplanelabs/scry/internal/cookies"
 )
@@ -25,17 +26,18 @@ func TestRestoreUnreachableSaysWhatToDo(t *testing.T) {
 	l.Close() // nothing answers there now
 	dir := t.TempDir()
 	s := &scry{
-		cfg:   &config.Config{ProfileDir: dir, CookieInterval: time.Minute},
-		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		bconn: &browserConn{addr: addr},
+		cfg:      &config.Config{ProfileDir: dir, CookieInterval: time.Minute},
+		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		bconn:    &browserConn{addr: addr},
+		chromium: &browser.Chromium{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s.prepareCookies(-1, -1)
-	err = s.startCookies(ctx)
+	s.newCookies()
+	err = s.cookies.Run(ctx)
 	if err == nil {
-		s.cookieStop()
-		t.Fatal("startCookies succeeded with no Chromium to talk to")
+		s.cookies.Close(ctx)
+		t.Fatal("the cookie snapshots started with no Chromium to talk to")
 	}
 	for _, want := range []string{"SESSION_COOKIES=off", filepath.Join(dir, cookies.FileName)} {
 		if !strings.Contains(err.Error(), want) {

@@ -36,7 +36,7 @@ type health struct {
 
 func (s *scry) health() http.Handler {
 	h := &health{
-		chromium: func() *supervise.Process { return s.chromium },
+		chromium: s.chromiumProcess,
 		conn:     s.bconn,
 		timeout:  readyTimeout,
 		log:      s.log,

@@ -1,0 +1,188 @@
+package app
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/browser"
+	"github.com/dataplanelabs/scry/internal/cdpproxy"
+	"github.com/dataplanelabs/scry/internal/clipboard"
+	"github.com/dataplanelabs/scry/internal/cookies"
+	"github.com/dataplanelabs/scry/internal/display"
+	"github.com/dataplanelabs/scry/internal/doctor"
+	"github.com/dataplanelabs/scry/internal/door"
+	"github.com/dataplanelabs/scry/internal/metrics"
+	"github.com/dataplanelabs/scry/internal/novnc"
+	"github.com/dataplanelabs/scry/internal/supervise"
+	"github.com/dataplanelabs/scry/internal/vnc"
+)
+
+// navigationSettle is how long after a page navigates (a login's redirect,
+// say) scry snapshots the cookies: long enough for redirect chains and the
+// landing page's scripts, short enough that a hard kill soon after a login
+// keeps it.
+const navigationSettle = time.Second
+
+// doorGrace is how long a closing door lets its requests finish.
+const doorGrace = 2 * time.Second
+
+// newComponents builds every component; none runs yet.
+func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
+	cfg := s.cfg
+	s.xvfb = &display.Xvfb{
+		Display: cfg.Display, Screen: cfg.Screen, Path: bin.xvfb,
+		Env: s.env, Credential: s.cred, Logger: s.log,
+	}
+	s.clipboard = &clipboard.Service{Display: cfg.Display, Logger: s.log.With("component", "clipboard")}
+	if err := s.newX11vnc(bin.x11vnc, vncServerPassword); err != nil {
+		return err
+	}
+	s.chromium = &browser.Chromium{
+		Path: bin.chromium, Args: browser.Flags(cfg), ExtraFlags: len(cfg.ChromeExtraFlags),
+		Env: s.env, Dir: s.runtime, Credential: s.cred, Logger: s.log,
+		Addr: s.internalCDP(), SandboxHint: doctor.SandboxHint(),
+	}
+	s.bconn = &browserConn{addr: s.internalCDP(), log: s.log.With("component", "cdp-client")}
+	if cfg.SessionCookies {
+		s.newCookies()
+	}
+	s.proxy = cdpproxy.New(cdpproxy.Config{
+		Backend:   s.internalCDP(),
+		Policy:    cdpproxy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins},
+		Logger:    s.log.With("door", "cdp"),
+		KeepAlive: s.keepAlive(),
+		Observer:  metrics.CDP{M: s.metrics},
+		Token:     cfg.CDPToken,
+		MaxConns:  cfg.CDPMaxConns,
+		Health:    s.health(),
+		Metrics:   s.metrics.Handler(),
+		// A request's body is bounded like its headers.
+		BodyTimeout: cfg.HeaderTimeout,
+	})
+	s.cdpDoor = s.newDoor("cdp", cfg.CDPPort, s.proxy)
+	s.novncDoor = s.newDoor("novnc", cfg.NoVNCPort, s.novnc)
+	return nil
+}
+
+// newX11vnc builds the x11vnc keeper. x11vnc's password is always scry's
+// random one, never VNC_PASSWORD: only scry's bridge can use x11vnc (see
+// package rfbauth). Its file sits in the runtime dir, never the profile.
+func (s *scry) newX11vnc(path, vncServerPassword string) error {
+	for _, w := range vnc.Warnings(s.cfg.VNCPassword) {
+		s.log.Warn(w)
+	}
+	uid, gid := s.childIDs()
+	f, err := vnc.WritePasswordFile(s.runtime, vncServerPassword, uid, gid)
+	if err != nil {
+		return err
+	}
+	s.x11vnc = &vnc.Keeper{
+		Path:    path,
+		Options: vnc.Options{Display: s.cfg.Display, Port: s.cfg.VNCPort, PasswordFile: f},
+		Env:     s.env, Credential: s.cred, Logger: s.log,
+		Restarted: func() { s.metrics.Restarted("x11vnc") },
+	}
+	return nil
+}
+
+// newCookies builds the cookie snapshots. The store notes the profile's
+// cookie database now, before Chromium starts and writes it.
+func (s *scry) newCookies() {
+	log := s.log.With("component", "cookies")
+	uid, gid := s.childIDs()
+	store := cookies.New(s.cfg.ProfileDir, log, uid, gid)
+	store.NoteDatabase()
+	s.cookies = &cookies.Snapshotter{
+		Store: store,
+		Schedule: cookies.Schedule{
+			Interval: s.cfg.CookieInterval,
+			Nudge:    s.bconn.Navigations(), Settle: navigationSettle, MaxWait: 5 * navigationSettle,
+		},
+		Conn:         s.bconn.Caller,
+		BrowserAlive: s.chromium.Alive,
+		Logger:       log,
+	}
+}
+
+// newDoor builds a door's server on port, on every interface.
+func (s *scry) newDoor(name string, port int, h http.Handler) *door.Server {
+	return &door.Server{
+		Addr: net.JoinHostPort("", strconv.Itoa(port)), Handler: h,
+		KeepAlive: s.keepAlive(), HeaderTimeout: s.cfg.HeaderTimeout, Grace: doorGrace,
+		Logger: s.log.With("door", name),
+	}
+}
+
+// newDoorHandlers builds the human door's handler (it checks its files
+// now, before anything starts) and the metrics both doors serve.
+func (s *scry) newDoorHandlers(vncServerPassword string) error {
+	cfg := s.cfg
+	var err error
+	s.novnc, err = novnc.New(novnc.Config{
+		Password:       cfg.VNCPassword,
+		ServerPassword: vncServerPassword,
+		OnCutText:      func(text []byte) { s.clipboard.Paste(text) },
+		StaticDir:      cfg.NoVNCDir,
+		VNCAddr:        net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.VNCPort)),
+		Logger:         s.log.With("door", "novnc"),
+		MaxViewers:     cfg.VNCMaxViewers,
+		KeepAlive:      s.keepAlive(),
+		CheckHost:      (&cdpproxy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
+
+		HandshakeTimeout: cfg.VNCHandshakeTimeout,
+		RequestTimeout:   cfg.HeaderTimeout, // a request's body is bounded like its headers
+		// s.metrics is made below, before either door opens.
+		OnRefused: func(reason string) { s.metrics.NoVNCRefused(reason) },
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics = s.newMetrics()
+	return nil
+}
+
+func (s *scry) newMetrics() *metrics.Metrics {
+	// No cookie metrics without snapshots: absent, not a misleading 0.
+	var cookieStatus func() (time.Time, int, uint64)
+	if s.cfg.SessionCookies {
+		cookieStatus = func() (time.Time, int, uint64) {
+			if s.cookies == nil {
+				return time.Time{}, 0, 0
+			}
+			return s.cookies.Store.Status()
+		}
+	}
+	return metrics.New(Version, metrics.Sources{
+		VNCViewers:      s.novnc.Viewers,
+		VNCLogins:       s.novnc.Logins,
+		VNCViewersTotal: s.novnc.TotalViewers,
+		ChromiumPid: func() int {
+			if p := s.chromiumProcess(); p != nil && !p.Exited() {
+				return p.Pid()
+			}
+			return 0
+		},
+		ChromiumStarted: func() time.Time {
+			if p := s.chromiumProcess(); p != nil && !p.Exited() {
+				return p.Started()
+			}
+			return time.Time{}
+		},
+		CookieSnapshot: cookieStatus,
+	})
+}
+
+// chromiumProcess is Chromium's process, nil before it started.
+func (s *scry) chromiumProcess() *supervise.Process {
+	if s.chromium == nil {
+		return nil
+	}
+	return s.chromium.Process()
+}
+
+func (s *scry) keepAlive() net.KeepAliveConfig {
+	k := s.cfg.KeepAlive
+	return net.KeepAliveConfig{Enable: true, Idle: k.Idle, Interval: k.Interval, Count: k.Count}
+}
