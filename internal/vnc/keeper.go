@@ -29,9 +29,12 @@ type Keeper struct {
 	ready     chan struct{} // closed the first time x11vnc answers
 	readyOnce sync.Once
 	stop      chan struct{} // closed by Close
-	stopOnce  sync.Once
-	done      chan struct{} // closed when Run returns
+	done      chan struct{} // closed when a started Run returns
 	pid       atomic.Int64
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
 }
 
 func (k *Keeper) init() {
@@ -53,6 +56,13 @@ func (k *Keeper) Pid() int { return int(k.pid.Load()) }
 // it. x11vnc dying is never an error: it is restarted.
 func (k *Keeper) Run(ctx context.Context) error {
 	k.init()
+	k.mu.Lock()
+	if k.stopped {
+		k.mu.Unlock()
+		return nil
+	}
+	k.started = true
+	k.mu.Unlock()
 	defer close(k.done)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -73,10 +83,22 @@ func (k *Keeper) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops x11vnc and waits until Run has returned or ctx ends.
+// Close stops x11vnc and waits until Run has returned or ctx ends; a Run
+// that has not begun will not start it.
 func (k *Keeper) Close(ctx context.Context) {
 	k.init()
-	k.stopOnce.Do(func() { close(k.stop) })
+	k.mu.Lock()
+	if k.stopped {
+		k.mu.Unlock()
+		return
+	}
+	k.stopped = true
+	started := k.started
+	k.mu.Unlock()
+	close(k.stop)
+	if !started {
+		return
+	}
 	select {
 	case <-k.done:
 	case <-ctx.Done():
