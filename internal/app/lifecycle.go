@@ -7,11 +7,12 @@ import (
 
 // component is the shape every part of scry has: Run does its whole life
 // under the run context and returns an error only when it fails; Ready is
-// closed once it serves. Each also has a Close the shutdown calls in
-// order (its signature varies with what stopping it needs).
+// closed once it serves; Close stops it within ctx (the shutdown's
+// budget), and Run then returns nil. Close must be safe before Run.
 type component interface {
 	Run(ctx context.Context) error
 	Ready() <-chan struct{}
+	Close(ctx context.Context)
 }
 
 // unit is one launched component.

@@ -19,6 +19,7 @@ type step struct {
 
 func (c *step) Ready() <-chan struct{}        { return c.ready }
 func (c *step) Run(ctx context.Context) error { return c.run(ctx, c.ready) }
+func (c *step) Close(context.Context)         {}
 func newStep(run func(context.Context, chan struct{}) error) *step {
 	return &step{ready: make(chan struct{}), run: run}
 }

@@ -212,7 +212,7 @@ func (s *scry) shutdown() {
 	case <-ctx.Done():
 	}
 	if s.clipboard != nil {
-		s.clipboard.Close()
+		s.clipboard.Close(ctx)
 	}
 	if s.xvfb != nil {
 		s.xvfb.Close(ctx)

@@ -53,8 +53,8 @@ func (s *Service) Paste(text []byte) {
 	}
 }
 
-// Close closes the Owner's X connection; Run returns nil.
-func (s *Service) Close() {
+// Close closes the Owner's X connection at once; Run returns nil.
+func (s *Service) Close(context.Context) {
 	s.closed.Store(true)
 	if o := s.owner.Load(); o != nil {
 		o.Close()
