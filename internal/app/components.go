@@ -33,7 +33,7 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 	cfg := s.cfg
 	s.xvfb = &display.Xvfb{
 		Display: cfg.Display, Screen: cfg.Screen, Path: bin.xvfb,
-		Env: s.env, Credential: s.cred, Logger: s.log,
+		Env: s.env, Credential: s.cred, Logger: s.log, Authority: s.xauth,
 	}
 	s.clipboard = &clipboard.Service{Display: cfg.Display, Logger: s.log.With("component", "clipboard")}
 	if err := s.newX11vnc(bin.x11vnc, vncServerPassword); err != nil {

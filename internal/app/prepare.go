@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/dataplanelabs/scry/internal/config"
+	"github.com/dataplanelabs/scry/internal/display"
 	"github.com/dataplanelabs/scry/internal/doctor"
 	"github.com/dataplanelabs/scry/internal/profile"
 	"github.com/dataplanelabs/scry/internal/rfbauth"
@@ -87,7 +88,17 @@ func (s *scry) prepareRuntime() error {
 		}
 		s.log.Info("running as root: children run as an unprivileged uid so Chromium keeps its sandbox", "uid", s.cred.Uid, "gid", s.cred.Gid)
 	}
-	s.env = childEnv(os.Environ(), s.cfg.Display, home)
+	// The display admits only clients with its cookie: the children get it
+	// through XAUTHORITY, and so does scry's own X client (the clipboard),
+	// whose library reads it from scry's environment.
+	uid, gid := s.childIDs()
+	if s.xauth, err = display.NewAuthority(s.runtime, s.cfg.Display, uid, gid); err != nil {
+		return err
+	}
+	if err := os.Setenv("XAUTHORITY", s.xauth.Path); err != nil {
+		return fmt.Errorf("set XAUTHORITY: %w", err)
+	}
+	s.env = s.xauth.Environ(childEnv(os.Environ(), s.cfg.Display, home))
 	return nil
 }
 

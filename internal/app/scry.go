@@ -37,7 +37,8 @@ type scry struct {
 	// Prepared before anything starts (prepare.go).
 	cred    *syscall.Credential
 	env     []string
-	runtime string // private temp dir: child HOME, VNC password file
+	runtime string // private temp dir: child HOME, VNC password file, X cookie
+	xauth   *display.Authority
 	lock    *profile.Lock
 	metrics *metrics.Metrics
 	proxy   *cdpproxy.Proxy // the agent door's handler

@@ -4,7 +4,6 @@ package display
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -108,8 +107,9 @@ func lockOwner(display string) string {
 }
 
 // Probe connects to the display's socket and performs the X11 connection
-// setup; it succeeds only when the server really accepts clients.
-func Probe(ctx context.Context, display string) error {
+// setup, presenting cookie (nil: none); it succeeds only when the server
+// really accepts the client.
+func Probe(ctx context.Context, display string, cookie []byte) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", SocketPath(display))
 	if err != nil {
@@ -119,11 +119,7 @@ func Probe(ctx context.Context, display string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
-	// Connection setup: little-endian, protocol 11.0, no authorization.
-	req := make([]byte, 12)
-	req[0] = 'l'
-	binary.LittleEndian.PutUint16(req[2:], 11)
-	if _, err := c.Write(req); err != nil {
+	if _, err := c.Write(setupRequest(cookie)); err != nil {
 		return fmt.Errorf("x11 setup: %w", err)
 	}
 	var head [8]byte
@@ -136,21 +132,24 @@ func Probe(ctx context.Context, display string) error {
 	case 0:
 		reason := make([]byte, head[1])
 		_, _ = io.ReadFull(c, reason)
-		return fmt.Errorf("x11 server refused the connection: %s", reason)
+		return fmt.Errorf("%w: %s", errRefused, reason)
 	default:
-		return errors.New("x11 server wants authentication")
+		return fmt.Errorf("%w: it wants more authentication", errRefused)
 	}
 }
 
-// WaitReady probes the display until it accepts clients, the Xvfb process
-// exits, or ctx ends.
-func WaitReady(ctx context.Context, display string, p *supervise.Process) error {
+// errRefused marks a Probe that an X server answered with a refusal.
+var errRefused = errors.New("x11 server refused the connection")
+
+// WaitReady probes the display, presenting cookie, until it accepts
+// clients, the Xvfb process exits, or ctx ends.
+func WaitReady(ctx context.Context, display string, cookie []byte, p *supervise.Process) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		last = Probe(pctx, display)
+		last = Probe(pctx, display, cookie)
 		cancel()
 		if last == nil {
 			return nil

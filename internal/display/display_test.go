@@ -134,7 +134,7 @@ func TestProbe(t *testing.T) {
 			fakeX(t, display, tt.reply)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := Probe(ctx, display)
+			err := Probe(ctx, display, nil)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Probe = %v", err)
@@ -151,7 +151,7 @@ func TestProbe(t *testing.T) {
 func TestProbeNoServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := Probe(ctx, freeDisplay(t, 800)); err == nil {
+	if err := Probe(ctx, freeDisplay(t, 800), nil); err == nil {
 		t.Fatal("Probe of a display nobody serves succeeded")
 	}
 	if err := CheckFree(freeDisplay(t, 800)); err != nil {
@@ -195,7 +195,7 @@ func startXvfb(t *testing.T) (string, *supervise.Process) {
 	for range 5 {
 		display := freeDisplay(t, from)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := Probe(ctx, display)
+		err := Probe(ctx, display, nil)
 		cancel()
 		if err == nil {
 			t.Fatalf("Probe of %s succeeded before Xvfb started", display)
@@ -208,7 +208,7 @@ func startXvfb(t *testing.T) (string, *supervise.Process) {
 			t.Fatal(err)
 		}
 		ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
-		err = WaitReady(ctx, display, p)
+		err = WaitReady(ctx, display, nil, p)
 		cancel()
 		if err == nil {
 			t.Cleanup(func() {
@@ -233,7 +233,7 @@ func TestXvfb(t *testing.T) {
 	display, p := startXvfb(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := Probe(ctx, display); err != nil {
+	if err := Probe(ctx, display, nil); err != nil {
 		t.Fatalf("Probe after WaitReady: %v", err)
 	}
 	err := CheckFree(display)
@@ -266,7 +266,7 @@ func TestWaitReadyXvfbExits(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = WaitReady(ctx, display, p)
+	err = WaitReady(ctx, display, nil, p)
 	if err == nil || !strings.Contains(err.Error(), "xvfb exited before accepting clients") {
 		t.Fatalf("WaitReady = %v, want it to report Xvfb's exit", err)
 	}
@@ -281,7 +281,7 @@ func TestWaitReadyTimeout(t *testing.T) {
 	display := freeDisplay(t, 950)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err = WaitReady(ctx, display, p)
+	err = WaitReady(ctx, display, nil, p)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), display) {
 		t.Fatalf("WaitReady = %v, want a deadline error naming %s", err, display)
 	}

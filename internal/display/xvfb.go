@@ -25,6 +25,9 @@ type Xvfb struct {
 	Env        []string // the children's environment
 	Credential *syscall.Credential
 	Logger     *slog.Logger
+	// Authority is the cookie clients must present (Xvfb's -auth); nil
+	// leaves the display open to every local client.
+	Authority *Authority
 
 	once     sync.Once
 	ready    chan struct{}
@@ -57,7 +60,7 @@ func (x *Xvfb) Run(ctx context.Context) error {
 	log := x.Logger
 	log.Info("starting xvfb", "display", x.Display, "screen", x.Screen.String())
 	p, err := supervise.Start(supervise.Spec{
-		Name: "xvfb", Path: x.Path, Args: Args(x.Display, x.Screen),
+		Name: "xvfb", Path: x.Path, Args: x.args(),
 		Env: x.Env, Credential: x.Credential, Logger: log,
 	})
 	if err != nil {
@@ -67,7 +70,7 @@ func (x *Xvfb) Run(ctx context.Context) error {
 	if x.stopping.Load() { // Close came while it was starting
 		return x.stop(ctx)
 	}
-	if err := WaitReady(ctx, x.Display, p); err != nil {
+	if err := WaitReady(ctx, x.Display, x.cookie(), p); err != nil {
 		if x.stopping.Load() {
 			return nil
 		}
@@ -104,4 +107,19 @@ func (x *Xvfb) Close(ctx context.Context) {
 func (x *Xvfb) stop(ctx context.Context) error {
 	x.stopping.Store(true)
 	return x.proc.Load().Stop(ctx, stopGrace)
+}
+
+func (x *Xvfb) args() []string {
+	args := Args(x.Display, x.Screen)
+	if x.Authority != nil {
+		args = append(args, "-auth", x.Authority.Path)
+	}
+	return args
+}
+
+func (x *Xvfb) cookie() []byte {
+	if x.Authority == nil {
+		return nil
+	}
+	return x.Authority.Cookie
 }

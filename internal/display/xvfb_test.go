@@ -2,6 +2,8 @@ package display
 
 import (
 	"context"
+	"errors"
+	"os"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -11,7 +13,7 @@ import (
 )
 
 // runXvfb runs the Xvfb component on a free display until it is ready.
-func runXvfb(t *testing.T, from int) (*Xvfb, <-chan error) {
+func runXvfb(t *testing.T, from int, auth ...*Authority) (*Xvfb, <-chan error) {
 	t.Helper()
 	path, err := exec.LookPath("Xvfb")
 	if err != nil {
@@ -23,6 +25,9 @@ func runXvfb(t *testing.T, from int) (*Xvfb, <-chan error) {
 	x := &Xvfb{
 		Display: freeDisplay(t, from), Screen: config.Screen{Width: 640, Height: 480, Depth: 24},
 		Path: path, Logger: discard(),
+	}
+	if len(auth) > 0 {
+		x.Authority = auth[0]
 	}
 	ran := make(chan error, 1)
 	go func() { ran <- x.Run(context.Background()) }()
@@ -46,7 +51,7 @@ func TestXvfbClose(t *testing.T) {
 	x, ran := runXvfb(t, 900)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := Probe(ctx, x.Display); err != nil {
+	if err := Probe(ctx, x.Display, x.cookie()); err != nil {
 		t.Fatalf("ready, but the display does not answer: %v", err)
 	}
 	x.Close(ctx)
@@ -66,5 +71,37 @@ func TestXvfbDeathIsRunsError(t *testing.T) {
 	}
 	if err := <-ran; err == nil {
 		t.Error("Run returned nil after Xvfb was killed")
+	}
+}
+
+// With an Authority, only a client that presents the cookie gets in: one
+// without it, or with another, is refused, and the display counts as
+// served for CheckFree.
+func TestXvfbAuthority(t *testing.T) {
+	dir := t.TempDir()
+	a, err := NewAuthority(dir, ":0", -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(a.Path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("cookie file %s: %v, %v; want mode 0600", a.Path, err, fi)
+	}
+	if _, err := NewAuthority(dir, ":0", -1, -1); err == nil {
+		t.Error("NewAuthority overwrote an existing file")
+	}
+	x, _ := runXvfb(t, 1000, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := Probe(ctx, x.Display, a.Cookie); err != nil {
+		t.Fatalf("Probe with the cookie: %v", err)
+	}
+	if err := Probe(ctx, x.Display, nil); !errors.Is(err, errRefused) {
+		t.Errorf("Probe without a cookie = %v, want a refusal", err)
+	}
+	if err := Probe(ctx, x.Display, make([]byte, 16)); !errors.Is(err, errRefused) {
+		t.Errorf("Probe with a wrong cookie = %v, want a refusal", err)
+	}
+	if err := CheckFree(x.Display); err == nil {
+		t.Error("CheckFree of a display that refuses scry said it was free")
 	}
 }
