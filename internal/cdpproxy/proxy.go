@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dataplanelabs/scry/internal/hostpolicy"
 	"github.com/dataplanelabs/scry/internal/ratelog"
 )
 
@@ -48,8 +49,10 @@ const maxRequestBody = 4 << 10
 type Config struct {
 	// Backend is Chromium's loopback DevTools address, "127.0.0.1:9223".
 	Backend string
-	Policy  Policy
-	Logger  *slog.Logger
+	// Policy is the Host and Origin check; its refusals name the settings
+	// the caller says change it (CDP_ALLOWED_HOSTS, CDP_ALLOWED_ORIGINS).
+	Policy hostpolicy.Policy
+	Logger *slog.Logger
 	// KeepAlive applies to both legs of every spliced WebSocket, the
 	// client's (set once it is hijacked, whatever the listener did) and
 	// Chromium's. Zero value means the design's KeepAlive.
