@@ -60,6 +60,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/dataplanelabs/scry/internal/ratelog"
+	"github.com/dataplanelabs/scry/internal/relay"
 	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
 
@@ -635,18 +636,11 @@ const halfCloseGrace = 5 * time.Second
 // bridge copies between the viewer's WebSocket and x11vnc until either side
 // ends, then closes both. It never touches any other connection.
 func (h *Handler) bridge(ctx context.Context, log *slog.Logger, viewer net.Conn, vnc *net.TCPConn) bridgeStats {
-	type result struct {
-		n   int64
-		err error
-	}
-	up := make(chan result, 1)   // viewer -> vnc
-	down := make(chan result, 1) // vnc -> viewer
-
-	var from io.Reader = viewer
+	from := relay.End{Conn: viewer}
 	if h.cfg.OnCutText != nil {
 		// Pastes are seen on their way to x11vnc, which passes them on
 		// too (see Config.OnCutText).
-		from = io.TeeReader(viewer, &cutWatcher{
+		from.Reader = io.TeeReader(viewer, &cutWatcher{
 			max:   maxCutText,
 			onCut: h.cfg.OnCutText,
 			onLost: func(t byte) {
@@ -654,64 +648,24 @@ func (h *Handler) bridge(ctx context.Context, log *slog.Logger, viewer net.Conn,
 			},
 		})
 	}
-	go func() { n, err := copyViewerToVNC(vnc, from); up <- result{n, err} }()
-	go func() { n, err := copyVNCToViewer(viewer, vnc); down <- result{n, err} }()
-
-	var st bridgeStats
-	var upDone, downDone bool
-	var grace <-chan time.Time
-	done := ctx.Done()
-	for !upDone || !downDone {
-		select {
-		case r := <-up:
-			upDone, st.fromViewer = true, r.n
-			if st.reason == "" {
-				st.reason = closeReason("viewer", r.err)
-			}
-			// Half-close: x11vnc sees EOF and ends the session itself.
-			vnc.CloseWrite()
-			grace = time.After(halfCloseGrace)
-		case r := <-down:
-			downDone, st.toViewer = true, r.n
-			if st.reason == "" {
-				st.reason = closeReason("vnc server", r.err)
-			}
-			viewer.Close() // a WebSocket cannot half-close: send the close frame
-			grace = time.After(halfCloseGrace)
-		case <-grace:
-			vnc.Close()
-			viewer.Close()
-			grace = nil
-		case <-done:
-			if st.reason == "" {
-				st.reason = "server shutting down"
-			}
-			vnc.Close()
-			viewer.Close()
-			done = nil
-		}
+	// What x11vnc sends goes in messages of up to copyBufSize (see there);
+	// the viewer's input goes to x11vnc's socket as it comes.
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	res := relay.Copy(ctx, from, relay.End{Conn: vnc, Buf: *bp}, halfCloseGrace)
+	st := bridgeStats{fromViewer: res.AtoB, toViewer: res.BtoA}
+	switch res.First {
+	case relay.AtoB:
+		st.reason = closeReason("viewer", res.Err)
+	case relay.BtoA:
+		st.reason = closeReason("vnc server", res.Err)
+	default:
+		st.reason = "server shutting down"
 	}
-	vnc.Close()
-	viewer.Close()
 	return st
 }
 
-// readerOnly hides a source's WriteTo so io.CopyBuffer uses our buffer size
-// and each WebSocket message carries up to copyBufSize bytes.
-type readerOnly struct{ io.Reader }
-
 var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
-func copyVNCToViewer(viewer net.Conn, vnc *net.TCPConn) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	return io.CopyBuffer(viewer, readerOnly{vnc}, *bp)
-}
-
-func copyViewerToVNC(vnc *net.TCPConn, viewer io.Reader) (int64, error) {
-	// vnc implements ReaderFrom, so io.Copy needs no buffer of ours.
-	return io.Copy(vnc, viewer)
-}
 
 func closeReason(side string, err error) string {
 	if err == nil || errors.Is(err, io.EOF) {
