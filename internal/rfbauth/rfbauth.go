@@ -15,6 +15,7 @@
 package rfbauth
 
 import (
+	"crypto/cipher"
 	"crypto/des"
 	"crypto/rand"
 	"crypto/subtle"
@@ -43,18 +44,26 @@ const maxReasonLen = 64 << 10
 // with another password.
 var ErrWrongPassword = errors.New("wrong VNC password")
 
-// DESResponse answers a VNC authentication challenge: the challenge
-// encrypted with DES in ECB mode, keyed by the first 8 bytes of key
-// (zero-padded) with each byte's bits reversed, as VNC's d3des expects.
-func DESResponse(key []byte, challenge [16]byte) [16]byte {
+// NewCipher returns VNC's DES: keyed by the first 8 bytes of key
+// (zero-padded), each byte's bits reversed, since VNC's d3des reads key
+// bits least significant first. VNC authentication and the storepasswd
+// file format both use it.
+func NewCipher(key []byte) cipher.Block {
 	var k [8]byte
 	copy(k[:], key)
 	for i, b := range k {
 		k[i] = bits.Reverse8(b)
 	}
-	var out [16]byte
 	// des.NewCipher fails only for a key that is not 8 bytes long.
 	block, _ := des.NewCipher(k[:])
+	return block
+}
+
+// DESResponse answers a VNC authentication challenge: the challenge
+// encrypted in ECB mode with NewCipher(key).
+func DESResponse(key []byte, challenge [16]byte) [16]byte {
+	var out [16]byte
+	block := NewCipher(key)
 	block.Encrypt(out[:8], challenge[:8])
 	block.Encrypt(out[8:], challenge[8:])
 	return out
