@@ -19,8 +19,10 @@
 // real noVNC answers in milliseconds; the password prompt, where a human
 // types, by PasswordTimeout, 2 minutes. Logins in progress are capped (as
 // many as viewers, at least 4), but over the cap a newcomer takes the place
-// of the oldest login still in the machine-paced steps, else of the oldest
-// at the prompt: silent connections cannot lock the human out.
+// of a login from the address holding the most (see logins): silent
+// connections cannot lock the human out. Password guesses are bounded per
+// address and in total (see guesses); a right answer never waits for other
+// addresses' failures.
 //
 // Every request other than a WebSocket upgrade is read within
 // RequestTimeout; a request with a body (no route takes one) is answered
@@ -123,8 +125,10 @@ type Config struct {
 	// OnRefused, if not nil, is told the reason of every refusal: "host"
 	// (Host header), "origin" (cross-origin WebSocket), "upgrade" (a bad
 	// WebSocket upgrade), "limit" (too many viewers), "password" (a wrong
-	// VNC password), "handshake" (a broken or stalled RFB handshake) or
-	// "evicted" (a login in progress cut to make room for a newer one).
+	// VNC password), "throttled" (a password not checked: its address's
+	// turn would come too late), "handshake" (a broken or stalled RFB
+	// handshake) or "evicted" (a login in progress cut to make room for a
+	// newer one).
 	OnRefused func(reason string)
 	// KeepAlive applies to both legs of every bridge; the zero value
 	// means 30 s idle, 10 s interval, 3 probes.
@@ -139,9 +143,13 @@ type Config struct {
 	// that nothing but this bridge can use x11vnc; empty expects x11vnc
 	// to offer None (tests and benchmarks only).
 	ServerPassword string
-	// FailDelay holds back the answer to a wrong password, and spaces such
-	// answers this far apart across all viewers; 0 means DefaultFailDelay,
-	// negative none.
+	// FailDelay paces password guessing (see guesses): after a wrong
+	// password, that address's next answer is checked no sooner than
+	// FailDelay later, doubling with each further failure up to 60 times
+	// FailDelay, and all addresses together get at most 60 wrong answers
+	// per 60 times FailDelay (a minute by default). A right answer never
+	// waits for other addresses' failures. 0 means DefaultFailDelay,
+	// negative no pacing.
 	FailDelay time.Duration
 	// OnCutText, if not nil, receives the Latin-1 text of every paste a
 	// viewer sends (RFB ClientCutText, up to 256 KiB), so that scry can
@@ -160,10 +168,10 @@ type Handler struct {
 	mux    *http.ServeMux
 	dialer net.Dialer
 
-	open   slots         // authenticated viewers connected now
-	logins logins        // viewers still logging in
-	total  atomic.Uint64 // viewers accepted since start
-	pace   *pacer        // wrong-password answers, across viewers
+	open    slots         // authenticated viewers connected now
+	logins  logins        // viewers still logging in
+	total   atomic.Uint64 // viewers accepted since start
+	guesses *guesses      // bounds wrong passwords; nil with FailDelay < 0
 
 	refusalLog *ratelog.Limiter // keeps a refusal flood out of the log
 
@@ -220,9 +228,11 @@ func New(cfg Config) (*Handler, error) {
 			Timeout:         cfg.DialTimeout,
 			KeepAliveConfig: cfg.KeepAlive,
 		},
-		pace: &pacer{gap: cfg.FailDelay},
 
 		refusalLog: ratelog.New(refusalBurst, time.Second),
+	}
+	if cfg.FailDelay > 0 {
+		h.guesses = newGuesses(cfg.FailDelay)
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.mux = http.NewServeMux()
@@ -425,7 +435,8 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	viewer := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	l := &login{start: time.Now(), end: cancel}
+	src := sourceAddr(r.RemoteAddr)
+	l := &login{start: time.Now(), addr: src, end: cancel}
 	if old := h.logins.add(l, h.maxLogins()); old != nil {
 		old.end()
 	}
@@ -433,17 +444,36 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	// The viewer authenticates to scry, and only then does scry connect
 	// and authenticate to x11vnc, whose password only scry knows.
 	var vnc *net.TCPConn
+	var guess *guess // the password check under way, if guesses are bounded
+	defer func() { guess.abandon() }()
 	deadline := l.start.Add(h.cfg.HandshakeTimeout)
 	viewer.SetDeadline(deadline)
 	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
 		Password: h.cfg.Password,
-		FailWait: func() { h.pace.wait(ctx) },
+		CheckWait: func() (err error) {
+			if h.guesses == nil {
+				return nil
+			}
+			// Its turn must come while its connection may still answer.
+			wctx, stop := context.WithDeadline(ctx, deadline)
+			defer stop()
+			guess, err = h.guesses.check(wctx, src)
+			return err
+		},
+		FailWait: func() {
+			if guess != nil {
+				guess.wrong(ctx)
+			}
+		},
 		AwaitPassword: func() {
 			h.logins.awaitPassword(l)
 			deadline = time.Now().Add(h.cfg.PasswordTimeout)
 			viewer.SetDeadline(deadline)
 		},
 		Ready: func() (err error) {
+			if guess != nil {
+				guess.right()
+			}
 			// The password is right: from here on the login cannot be
 			// evicted (unless it was just now).
 			if h.logins.remove(l) {
@@ -473,6 +503,9 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, rfbauth.ErrWrongPassword):
 			h.refused(log, slog.LevelWarn, "password", "viewer refused: wrong VNC password")
+		case errors.Is(err, errThrottled):
+			h.refused(log, slog.LevelWarn, "throttled", "viewer refused: too many wrong VNC passwords from its address; "+
+				"its next try was due after its password timeout", "source", src)
 		case errors.Is(err, errTooManyViewers):
 			h.refused(log, slog.LevelWarn, "limit", "viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
 			ws.Close(websocket.StatusTryAgainLater, "too many viewers; close another viewer and retry")
@@ -560,48 +593,6 @@ func (s *slots) acquire(max int64) bool {
 }
 
 func (s *slots) release() { s.n.Add(-1) }
-
-// pacer spaces wrong-password answers at least gap apart across all
-// viewers, so parallel connections do not multiply the guessing rate.
-type pacer struct {
-	gap  time.Duration
-	mu   sync.Mutex
-	next time.Time
-}
-
-// maxPaceQueue bounds how far ahead the pacer books: under a flood of wrong
-// passwords, a human's own typo waits at most this many gaps, not behind
-// the whole queue.
-const maxPaceQueue = 10
-
-// wait blocks until this failure's turn (gap after the previous one, and
-// gap after now, booked at most maxPaceQueue gaps ahead) or until ctx ends:
-// an evicted login or a shutdown does not sit out its turn.
-func (p *pacer) wait(ctx context.Context) {
-	if p.gap <= 0 {
-		return
-	}
-	p.mu.Lock()
-	now := time.Now()
-	at := now
-	if p.next.After(at) {
-		at = p.next
-	}
-	at = at.Add(p.gap)
-	if limit := now.Add(maxPaceQueue * p.gap); at.After(limit) {
-		at = limit
-	}
-	if at.After(p.next) {
-		p.next = at
-	}
-	p.mu.Unlock()
-	t := time.NewTimer(time.Until(at)) // a throttle, not synchronisation
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
 
 // dialVNC connects to x11vnc and authenticates with the server password.
 func (h *Handler) dialVNC(ctx context.Context) (*net.TCPConn, error) {

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -450,47 +449,5 @@ func TestLoginsInProgressHoldNoViewerSlot(t *testing.T) {
 	_, resp, err := dialViewer(ctx, srv)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a second viewer: %v, %v; want 503", resp, err)
-	}
-}
-
-func TestPacerSpacesFailuresAcrossViewers(t *testing.T) {
-	p := &pacer{gap: 100 * time.Millisecond}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() { p.wait(t.Context()) })
-	}
-	wg.Wait()
-	// A lower bound only: a slow machine makes it longer, never shorter.
-	if d := time.Since(start); d < 300*time.Millisecond {
-		t.Errorf("3 parallel failures answered within %v, want at least 3 × 100ms", d)
-	}
-}
-
-// TestPacerWaitEndsWithItsViewer: an evicted login or a shutdown leaves the
-// queue at once, and the queue books no further ahead than maxPaceQueue
-// gaps, so a human's typo never waits behind a whole flood.
-func TestPacerWaitEndsWithItsViewer(t *testing.T) {
-	p := &pacer{gap: time.Hour}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		p.wait(ctx)
-		close(done)
-	}()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a cancelled wait sat out its turn")
-	}
-	p = &pacer{gap: time.Second}
-	cancelled, stop := context.WithCancel(t.Context())
-	stop()
-	for range 100 {
-		p.wait(cancelled) // 100 failures that left at once
-	}
-	if ahead := time.Until(p.next); ahead > maxPaceQueue*time.Second {
-		t.Errorf("after a flood the next failure waits %v, want at most %d gaps", ahead, maxPaceQueue)
 	}
 }

@@ -178,9 +178,13 @@ type ServerConfig struct {
 	Ready func() error
 	// Rand makes challenges; nil means crypto/rand.
 	Rand io.Reader
+	// CheckWait, if not nil, runs once the viewer's answer is read and
+	// before it is checked: it may hold the check back, to slow down
+	// guessing (a guesser learns a wrong answer from the missing success,
+	// so holding only failures would not). Its error ends Serve unchecked.
+	CheckWait func() error
 	// FailWait, if not nil, runs before a wrong password is answered: it
-	// holds the answer back to slow down guessing (the caller can pace
-	// failures across connections). nil answers at once.
+	// holds the answer back to slow down guessing. nil answers at once.
 	FailWait func()
 	// AwaitPassword, if not nil, runs once the challenge is sent, before
 	// the viewer's answer is read. Until then every step is machine-paced
@@ -248,6 +252,10 @@ func Serve(rw io.ReadWriter, cfg ServerConfig) error {
 	if sec == SecurityVNCAuth {
 		if err := checkPassword(rw, cfg); err != nil {
 			reason := "authentication failed"
+			var we *waitError
+			if errors.As(err, &we) {
+				reason = we.err.Error() // the viewer shows it: why, and what to do
+			}
 			if errors.Is(err, ErrWrongPassword) {
 				reason = "wrong password"
 				if cfg.FailWait != nil {
@@ -295,6 +303,11 @@ func checkPassword(rw io.ReadWriter, cfg ServerConfig) error {
 	if _, err := io.ReadFull(rw, resp[:]); err != nil {
 		return fmt.Errorf("read challenge response: %w", err)
 	}
+	if cfg.CheckWait != nil {
+		if err := cfg.CheckWait(); err != nil {
+			return &waitError{err}
+		}
+	}
 	ok := 0
 	for _, k := range passwordKeys(cfg.Password) {
 		want := DESResponse(k, challenge)
@@ -305,6 +318,12 @@ func checkPassword(rw io.ReadWriter, cfg ServerConfig) error {
 	}
 	return nil
 }
+
+// waitError is CheckWait's error, as Serve returns it.
+type waitError struct{ err error }
+
+func (e *waitError) Error() string { return "wait to check the password: " + e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
 
 // fail sends a failed SecurityResult, with its reason in RFB 3.8. Write
 // errors are ignored: the connection is closed next anyway.
