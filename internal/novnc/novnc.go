@@ -11,8 +11,9 @@
 //	             authenticates to scry (VNC_PASSWORD, or None when it is
 //	             empty), and scry to x11vnc with a password only scry
 //	             knows: see package rfbauth for why.
-//	/vnc.html    noVNC's full manual UI; every other noVNC file is served
-//	             too, without directory listings.
+//	/vnc.html    noVNC's full manual UI (and /vnc_lite.html); of noVNC's
+//	             other files, only those the pages load (see pageFile),
+//	             without directory listings.
 //
 // A viewer's login is bounded in two stages: the machine-paced RFB steps
 // (ProtocolVersion, the security type) by HandshakeTimeout, 10 s, since a
@@ -360,22 +361,51 @@ func securityHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
-// staticHandler serves noVNC's files without directory listings. HTML,
-// scripts and styles are revalidated on every load (a package upgrade must
-// not leave a browser mixing versions of ES modules); images and sounds are
-// cached for an hour.
+// staticHandler serves the noVNC files the pages load (see pageFile),
+// without directory listings. HTML, scripts and styles are revalidated on
+// every load (a package upgrade must not leave a browser mixing versions of
+// ES modules); images and sounds are cached for an hour.
 func staticHandler(dir string) http.Handler {
 	fsrv := http.FileServer(noDirs{http.Dir(dir)})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header())
+		if !pageFile(r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
 		switch path.Ext(r.URL.Path) {
 		case ".html", ".js", ".css", ".json", "":
 			w.Header().Set("Cache-Control", "no-cache")
 		default:
 			w.Header().Set("Cache-Control", "public, max-age=3600")
 		}
-		securityHeaders(w.Header())
 		fsrv.ServeHTTP(w, r)
 	})
+}
+
+// pageFile reports whether p is one of the noVNC files scry's page,
+// vnc.html or vnc_lite.html may load: the two pages, the ES modules of
+// core/ and of pako's zlib, and app/'s scripts, styles, fonts, images,
+// sounds and translations. Everything else in the package (utils/ with its
+// novnc_proxy, validate and u2x11 scripts, READMEs, Makefiles, credits)
+// is not served.
+func pageFile(p string) bool {
+	if p != path.Clean(p) {
+		return false
+	}
+	ext := path.Ext(p)
+	switch {
+	case p == "/vnc.html", p == "/vnc_lite.html":
+		return true
+	case strings.HasPrefix(p, "/core/"), strings.HasPrefix(p, "/vendor/pako/lib/"):
+		return ext == ".js"
+	case strings.HasPrefix(p, "/app/"):
+		switch ext {
+		case ".js", ".css", ".svg", ".png", ".ttf", ".woff", ".mp3", ".oga", ".json":
+			return true
+		}
+	}
+	return false
 }
 
 // noDirs hides directories so http.FileServer cannot list them.
