@@ -488,6 +488,9 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 			wctx, stop := context.WithDeadline(ctx, deadline)
 			defer stop()
 			guess, err = h.guesses.check(wctx, src)
+			if err != nil && ctx.Err() != nil {
+				return errLoginCut // the viewer is told this, not ctx's error
+			}
 			return err
 		},
 		FailWait: func() {
@@ -585,6 +588,8 @@ func viewerLeft(err error) bool {
 }
 
 var errEvicted = errors.New("login evicted")
+
+var errLoginCut = errors.New("login cut: too many logins in progress, or scry is shutting down; try again")
 
 var errTooManyViewers = errors.New("too many viewers")
 
