@@ -13,6 +13,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/display"
 	"github.com/dataplanelabs/scry/internal/doctor"
 	"github.com/dataplanelabs/scry/internal/door"
+	"github.com/dataplanelabs/scry/internal/hostpolicy"
 	"github.com/dataplanelabs/scry/internal/metrics"
 	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/supervise"
@@ -50,7 +51,7 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 	}
 	s.proxy = cdpproxy.New(cdpproxy.Config{
 		Backend:   s.internalCDP(),
-		Policy:    cdpproxy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins},
+		Policy:    hostpolicy.Policy{AllowedHosts: cfg.CDPAllowedHosts, AllowedOrigins: cfg.CDPAllowedOrigins, HostsVariable: "CDP_ALLOWED_HOSTS", OriginsVariable: "CDP_ALLOWED_ORIGINS"},
 		Logger:    s.log.With("door", "cdp"),
 		KeepAlive: s.keepAlive(),
 		Observer:  metrics.CDP{M: s.metrics},
@@ -129,7 +130,7 @@ func (s *scry) newDoorHandlers(vncServerPassword string) error {
 		Logger:         s.log.With("door", "novnc"),
 		MaxViewers:     cfg.VNCMaxViewers,
 		KeepAlive:      s.keepAlive(),
-		CheckHost:      (&cdpproxy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
+		CheckHost:      (&hostpolicy.Policy{AllowedHosts: cfg.NoVNCAllowedHosts, HostsVariable: "NOVNC_ALLOWED_HOSTS"}).CheckHost,
 
 		HandshakeTimeout: cfg.VNCHandshakeTimeout,
 		RequestTimeout:   cfg.HeaderTimeout, // a request's body is bounded like its headers

@@ -14,6 +14,7 @@ package cdpproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -30,7 +31,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dataplanelabs/scry/internal/hostpolicy"
 	"github.com/dataplanelabs/scry/internal/ratelog"
+	"github.com/dataplanelabs/scry/internal/relay"
 )
 
 // KeepAlive is the design's socat setting: probe after 30 s idle, every
@@ -48,8 +51,10 @@ const maxRequestBody = 4 << 10
 type Config struct {
 	// Backend is Chromium's loopback DevTools address, "127.0.0.1:9223".
 	Backend string
-	Policy  Policy
-	Logger  *slog.Logger
+	// Policy is the Host and Origin check; its refusals name the settings
+	// the caller says change it (CDP_ALLOWED_HOSTS, CDP_ALLOWED_ORIGINS).
+	Policy hostpolicy.Policy
+	Logger *slog.Logger
 	// KeepAlive applies to both legs of every spliced WebSocket, the
 	// client's (set once it is hijacked, whatever the listener did) and
 	// Chromium's. Zero value means the design's KeepAlive.
@@ -653,69 +658,33 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	log.Info("cdp connection closed", "duration", d.Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "reason", reason)
 }
 
-// splice copies both ways until both directions are done: client→chromium
-// and chromium→client, each passing its end on with a half-close. Bytes
-// already buffered by the HTTP readers go first. It returns the byte counts
-// and why it ended.
-func splice(client net.Conn, clientBuf *bufio.Reader, backend net.Conn, backendBuf *bufio.Reader) (up, down int64, reason string) {
-	type result struct {
-		dir string
-		n   int64
-		err error
-	}
-	results := make(chan result, 2)
-	copyDir := func(dir string, dst net.Conn, srcBuf *bufio.Reader, src net.Conn) {
-		var n int64
-		var err error
-		if k := srcBuf.Buffered(); k > 0 {
-			var b []byte
-			b, _ = srcBuf.Peek(k)
-			var m int
-			m, err = dst.Write(b)
-			n += int64(m)
-		}
-		if err == nil {
-			var m int64
-			m, err = io.Copy(dst, src) // splice(2) between TCP sockets
-			n += m
-		}
-		closeWrite(dst)
-		results <- result{dir, n, err}
-	}
-	go copyDir("client->chromium", backend, clientBuf, client)
-	go copyDir("chromium->client", client, backendBuf, backend)
+// spliceGrace bounds how long one direction may go on after the other
+// ended: the peer normally follows the half-close at once.
+const spliceGrace = 30 * time.Second
 
-	first := <-results
-	reason = first.dir + " ended"
-	if first.err != nil && !errors.Is(first.err, net.ErrClosed) {
-		reason = first.dir + ": " + first.err.Error()
+// splice copies both ways until both directions are done (see relay.Copy),
+// bytes already buffered by the HTTP readers first. It returns the byte
+// counts and why it ended.
+func splice(client net.Conn, clientBuf *bufio.Reader, backend net.Conn, backendBuf *bufio.Reader) (up, down int64, reason string) {
+	res := relay.Copy(context.Background(),
+		relay.End{Conn: client, Buffered: buffered(clientBuf)},
+		relay.End{Conn: backend, Buffered: buffered(backendBuf)},
+		spliceGrace)
+	dir := "client->chromium"
+	if res.First == relay.BtoA {
+		dir = "chromium->client"
 	}
-	// The other side normally follows the half-close at once; don't let a
-	// peer that never does hold the connection forever.
-	t := time.AfterFunc(30*time.Second, func() {
-		client.Close()
-		backend.Close()
-	})
-	second := <-results
-	t.Stop()
-	client.Close()
-	backend.Close()
-	for _, r := range []result{first, second} {
-		if r.dir == "client->chromium" {
-			up = r.n
-		} else {
-			down = r.n
-		}
+	reason = dir + " ended"
+	if res.Err != nil && !errors.Is(res.Err, net.ErrClosed) {
+		reason = dir + ": " + res.Err.Error()
 	}
-	return up, down, reason
+	return res.AtoB, res.BtoA, reason
 }
 
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-		return
-	}
-	_ = c.Close()
+// buffered returns what r has read ahead and not handed out.
+func buffered(r *bufio.Reader) []byte {
+	b, _ := r.Peek(r.Buffered())
+	return b
 }
 
 // accessWriter notes what was answered, for the access log.

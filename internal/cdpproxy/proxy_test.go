@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/dataplanelabs/scry/internal/hostpolicy"
 )
 
 // fakeChrome mimics the parts of Chrome's DevTools HTTP handler the bridge
@@ -204,6 +206,9 @@ func newBridge(t *testing.T, cfg Config) *bridge {
 	}
 	cfg.DialTimeout = 2 * time.Second
 	cfg.Observer = obs
+	// As scry configures the door: refusals name its settings.
+	cfg.Policy.HostsVariable = "CDP_ALLOWED_HOSTS"
+	cfg.Policy.OriginsVariable = "CDP_ALLOWED_ORIGINS"
 	p := New(cfg)
 	srv := httptest.NewServer(p)
 	t.Cleanup(func() {
@@ -215,7 +220,7 @@ func newBridge(t *testing.T, cfg Config) *bridge {
 }
 
 // allowPublic is the policy of a bridge agents reach as "scry-0.scry".
-var allowPublic = Policy{AllowedHosts: []string{publicName}}
+var allowPublic = hostpolicy.Policy{AllowedHosts: []string{publicName}}
 
 // public is the host:port agents use for the bridge.
 func (b *bridge) public() string { return publicName + ":" + b.port }
@@ -772,7 +777,7 @@ func TestProxyRefuses(t *testing.T) {
 	fc := newFakeChrome(t)
 	tests := []struct {
 		name     string
-		policy   Policy
+		policy   hostpolicy.Policy
 		host     string // "" means the public name
 		path     string
 		header   http.Header
@@ -837,7 +842,7 @@ func TestProxyRefuses(t *testing.T) {
 
 func TestProxyAllowedOriginIsNotForwarded(t *testing.T) {
 	fc := newFakeChrome(t)
-	b := newBridge(t, Config{Backend: fc.addr, Policy: Policy{AllowedHosts: []string{publicName}, AllowedOrigins: []string{"https://app.example"}}})
+	b := newBridge(t, Config{Backend: fc.addr, Policy: hostpolicy.Policy{AllowedHosts: []string{publicName}, AllowedOrigins: []string{"https://app.example"}}})
 	c, _, err := b.dial(t, b.discover(t), http.Header{"Origin": {"https://app.example"}})
 	if err != nil {
 		t.Fatalf("dial with an allowed Origin: %v", err)

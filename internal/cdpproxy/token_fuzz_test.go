@@ -34,32 +34,6 @@ func FuzzRequestToken(f *testing.F) {
 	})
 }
 
-// FuzzCheckOrigin: no Origin is always fine, "*" allows everything, and
-// without a list every non-empty Origin is refused.
-func FuzzCheckOrigin(f *testing.F) {
-	f.Add("https://app.example", "https://app.example/")
-	f.Add("null", "")
-	f.Add("HTTPS://APP.EXAMPLE", "https://app.example")
-	f.Fuzz(func(t *testing.T, origin, allowed string) {
-		if err := (&Policy{}).CheckOrigin(""); err != nil {
-			t.Fatal("no Origin refused")
-		}
-		if err := (&Policy{AllowedOrigins: []string{"*"}}).CheckOrigin(origin); err != nil {
-			t.Fatalf("* refused %q", origin)
-		}
-		if origin != "" {
-			if err := (&Policy{}).CheckOrigin(origin); err == nil {
-				t.Fatalf("%q allowed by an empty list", origin)
-			}
-		}
-		p := &Policy{AllowedOrigins: []string{allowed}}
-		if err := p.CheckOrigin(origin); err == nil && origin != "" && allowed != "*" &&
-			!strings.EqualFold(strings.TrimSuffix(allowed, "/"), origin) {
-			t.Fatalf("%q allowed by %q", origin, allowed)
-		}
-	})
-}
-
 // fuzzPaths are the discovery paths whose queries scry reads differently:
 // /json/new (and /json/new/ANYTHING, which Chrome reads alike) takes the
 // URL to open in its query, so only the trailing segments can be scry's.

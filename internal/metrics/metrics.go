@@ -126,9 +126,10 @@ func (m *Metrics) Refused(door, reason string) { m.refused.WithLabelValues(door,
 var CDPRefusals = []string{"host", "origin", "token", "limit", "bad_request"}
 
 // NoVNCRefusals are the human door's refusal reasons (novnc.Config.OnRefused):
-// a wrong VNC password is "password", a login in progress cut to make room
-// for a newer one "evicted".
-var NoVNCRefusals = []string{"host", "origin", "upgrade", "limit", "password", "handshake", "evicted"}
+// a wrong VNC password is "password", one not checked because its address
+// guessed too often "throttled", a login in progress cut to make room for a
+// newer one "evicted".
+var NoVNCRefusals = []string{"host", "origin", "upgrade", "limit", "password", "throttled", "handshake", "evicted"}
 
 // NoVNCRefused counts a refusal on the human door.
 func (m *Metrics) NoVNCRefused(reason string) { m.Refused("novnc", reason) }

@@ -1,9 +1,7 @@
 package metrics
 
 import (
-	"os"
-	"strconv"
-	"strings"
+	"github.com/prometheus/procfs"
 )
 
 // TreePSS sums the memory of pid and all its descendants, read from
@@ -35,34 +33,17 @@ type procTable struct {
 
 func readProcs() procTable {
 	t := procTable{children: map[int][]int{}, rss: map[int]int64{}}
-	ents, err := os.ReadDir("/proc")
+	procs, err := procfs.AllProcs()
 	if err != nil {
 		return t
 	}
-	page := int64(os.Getpagesize())
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
+	for _, p := range procs {
+		st, err := p.Stat()
 		if err != nil {
-			continue
+			continue // gone since the listing
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the command name, which may contain spaces.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 22 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		pages, _ := strconv.ParseInt(f[21], 10, 64)
-		t.children[ppid] = append(t.children[ppid], p)
-		t.rss[p] = pages * page
+		t.children[st.PPID] = append(t.children[st.PPID], p.PID)
+		t.rss[p.PID] = int64(st.ResidentMemory())
 	}
 	return t
 }
@@ -90,18 +71,13 @@ func descendants(pid int) []int { return readProcs().tree(pid) }
 
 // pss is pid's proportional set size, or rss if it cannot be read.
 func pss(pid int, rss int64) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return rss
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "Pss:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				return rss
-			}
-			return kb << 10
-		}
+	r, err := p.ProcSMapsRollup()
+	if err != nil {
+		return rss
 	}
-	return rss
+	return int64(r.Pss)
 }

@@ -647,12 +647,14 @@ func slowRFBServer(t *testing.T, delay time.Duration) string {
 // while scry still reaches x11vnc cannot cut the human who just logged in.
 func TestAuthenticatedViewerIsNotEvicted(t *testing.T) {
 	var ref refusals
-	_, srv := startServer(t, Config{VNCAddr: slowRFBServer(t, time.Second), ServerPassword: serverPW,
+	h, srv := startServer(t, Config{VNCAddr: slowRFBServer(t, time.Second), ServerPassword: serverPW,
 		Password: "pw", MaxViewers: 4, OnRefused: ref.add})
 	human := rawViewer(t, srv)
 	ch, _ := toPasswordPrompt(t, human)
 	resp := rfbauth.DESResponse([]byte("pw"), ch)
 	send(t, human, resp[:]) // scry now dials the (slow) VNC server
+	// Once scry has checked the password, the human is no longer a login.
+	waitFor(t, "the right password checked", func() bool { return h.Logins() == 0 })
 	for range 4 {
 		toPasswordPrompt(t, rawViewer(t, srv)) // the cap (4) fills at the prompt
 	}

@@ -12,6 +12,7 @@ import (
 // slot. Its fields other than start and end are guarded by logins.mu.
 type login struct {
 	start time.Time
+	addr  string             // source address (see sourceAddr)
 	end   context.CancelFunc // cuts the viewer's connection
 
 	password bool // at the password prompt: a human may be typing
@@ -27,28 +28,38 @@ func (l *login) stage() string {
 }
 
 // logins tracks the logins in progress in arrival order. Over the cap, a
-// newcomer is never refused: it takes the place of the oldest login still
-// in the machine-paced steps (a real noVNC is through them in milliseconds,
-// so that is a silent or broken client), else of the oldest at the password
+// newcomer is never refused: it takes the place of a login from the address
+// that holds the most (so one address's connections, silent or guessing,
+// make room among themselves), of those the oldest still in the
+// machine-paced steps (a real noVNC is through them in milliseconds, so
+// that is a silent or broken client), else the oldest at the password
 // prompt. So connections that never log in cannot lock the human out: the
 // human's own connection always gets in, and at the prompt it outlives
-// every silent connection opened before it.
+// every silent connection opened before it and every one from an address
+// that holds more.
 type logins struct {
 	mu   sync.Mutex
 	list []*login
 	n    atomic.Int64 // len(list), read without the lock
 }
 
-// add registers l. If max (> 0) logins are in progress already, it removes
+// add registers l. If limit (> 0) logins are in progress already, it removes
 // the one to make room from and returns it, marked evicted; the caller ends
 // it.
-func (q *logins) add(l *login, max int) (evicted *login) {
+func (q *logins) add(l *login, limit int) (evicted *login) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if max > 0 && len(q.list) >= max {
-		i := slices.IndexFunc(q.list, func(l *login) bool { return !l.password })
+	if limit > 0 && len(q.list) >= limit {
+		held := map[string]int{}
+		most := 0
+		for _, l := range q.list {
+			held[l.addr]++
+			most = max(most, held[l.addr])
+		}
+		heaviest := func(l *login) bool { return held[l.addr] == most }
+		i := slices.IndexFunc(q.list, func(l *login) bool { return heaviest(l) && !l.password })
 		if i < 0 {
-			i = 0
+			i = slices.IndexFunc(q.list, heaviest)
 		}
 		evicted = q.list[i]
 		evicted.evicted = true

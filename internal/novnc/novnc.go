@@ -11,16 +11,19 @@
 //	             authenticates to scry (VNC_PASSWORD, or None when it is
 //	             empty), and scry to x11vnc with a password only scry
 //	             knows: see package rfbauth for why.
-//	/vnc.html    noVNC's full manual UI; every other noVNC file is served
-//	             too, without directory listings.
+//	/vnc.html    noVNC's full manual UI (and /vnc_lite.html); of noVNC's
+//	             other files, only those the pages load (see pageFile),
+//	             without directory listings.
 //
 // A viewer's login is bounded in two stages: the machine-paced RFB steps
 // (ProtocolVersion, the security type) by HandshakeTimeout, 10 s, since a
 // real noVNC answers in milliseconds; the password prompt, where a human
 // types, by PasswordTimeout, 2 minutes. Logins in progress are capped (as
 // many as viewers, at least 4), but over the cap a newcomer takes the place
-// of the oldest login still in the machine-paced steps, else of the oldest
-// at the prompt: silent connections cannot lock the human out.
+// of a login from the address holding the most (see logins): silent
+// connections cannot lock the human out. Password guesses are bounded per
+// address and in total (see guesses); a right answer never waits for other
+// addresses' failures.
 //
 // Every request other than a WebSocket upgrade is read within
 // RequestTimeout; a request with a body (no route takes one) is answered
@@ -60,6 +63,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/dataplanelabs/scry/internal/ratelog"
+	"github.com/dataplanelabs/scry/internal/relay"
 	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
 
@@ -122,8 +126,10 @@ type Config struct {
 	// OnRefused, if not nil, is told the reason of every refusal: "host"
 	// (Host header), "origin" (cross-origin WebSocket), "upgrade" (a bad
 	// WebSocket upgrade), "limit" (too many viewers), "password" (a wrong
-	// VNC password), "handshake" (a broken or stalled RFB handshake) or
-	// "evicted" (a login in progress cut to make room for a newer one).
+	// VNC password), "throttled" (a password not checked: its address's
+	// turn would come too late), "handshake" (a broken or stalled RFB
+	// handshake) or "evicted" (a login in progress cut to make room for a
+	// newer one).
 	OnRefused func(reason string)
 	// KeepAlive applies to both legs of every bridge; the zero value
 	// means 30 s idle, 10 s interval, 3 probes.
@@ -138,9 +144,13 @@ type Config struct {
 	// that nothing but this bridge can use x11vnc; empty expects x11vnc
 	// to offer None (tests and benchmarks only).
 	ServerPassword string
-	// FailDelay holds back the answer to a wrong password, and spaces such
-	// answers this far apart across all viewers; 0 means DefaultFailDelay,
-	// negative none.
+	// FailDelay paces password guessing (see guesses): after a wrong
+	// password, that address's next answer is checked no sooner than
+	// FailDelay later, doubling with each further failure up to 60 times
+	// FailDelay, and all addresses together get at most 60 wrong answers
+	// per 60 times FailDelay (a minute by default). A right answer never
+	// waits for other addresses' failures. 0 means DefaultFailDelay,
+	// negative no pacing.
 	FailDelay time.Duration
 	// OnCutText, if not nil, receives the Latin-1 text of every paste a
 	// viewer sends (RFB ClientCutText, up to 256 KiB), so that scry can
@@ -159,10 +169,10 @@ type Handler struct {
 	mux    *http.ServeMux
 	dialer net.Dialer
 
-	open   slots         // authenticated viewers connected now
-	logins logins        // viewers still logging in
-	total  atomic.Uint64 // viewers accepted since start
-	pace   *pacer        // wrong-password answers, across viewers
+	open    slots         // authenticated viewers connected now
+	logins  logins        // viewers still logging in
+	total   atomic.Uint64 // viewers accepted since start
+	guesses *guesses      // bounds wrong passwords; nil with FailDelay < 0
 
 	refusalLog *ratelog.Limiter // keeps a refusal flood out of the log
 
@@ -219,9 +229,11 @@ func New(cfg Config) (*Handler, error) {
 			Timeout:         cfg.DialTimeout,
 			KeepAliveConfig: cfg.KeepAlive,
 		},
-		pace: &pacer{gap: cfg.FailDelay},
 
 		refusalLog: ratelog.New(refusalBurst, time.Second),
+	}
+	if cfg.FailDelay > 0 {
+		h.guesses = newGuesses(cfg.FailDelay)
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.mux = http.NewServeMux()
@@ -349,22 +361,51 @@ func securityHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
-// staticHandler serves noVNC's files without directory listings. HTML,
-// scripts and styles are revalidated on every load (a package upgrade must
-// not leave a browser mixing versions of ES modules); images and sounds are
-// cached for an hour.
+// staticHandler serves the noVNC files the pages load (see pageFile),
+// without directory listings. HTML, scripts and styles are revalidated on
+// every load (a package upgrade must not leave a browser mixing versions of
+// ES modules); images and sounds are cached for an hour.
 func staticHandler(dir string) http.Handler {
 	fsrv := http.FileServer(noDirs{http.Dir(dir)})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header())
+		if !pageFile(r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
 		switch path.Ext(r.URL.Path) {
 		case ".html", ".js", ".css", ".json", "":
 			w.Header().Set("Cache-Control", "no-cache")
 		default:
 			w.Header().Set("Cache-Control", "public, max-age=3600")
 		}
-		securityHeaders(w.Header())
 		fsrv.ServeHTTP(w, r)
 	})
+}
+
+// pageFile reports whether p is one of the noVNC files scry's page,
+// vnc.html or vnc_lite.html may load: the two pages, the ES modules of
+// core/ and of pako's zlib, and app/'s scripts, styles, fonts, images,
+// sounds and translations. Everything else in the package (utils/ with its
+// novnc_proxy, validate and u2x11 scripts, READMEs, Makefiles, credits)
+// is not served.
+func pageFile(p string) bool {
+	if p != path.Clean(p) {
+		return false
+	}
+	ext := path.Ext(p)
+	switch {
+	case p == "/vnc.html", p == "/vnc_lite.html":
+		return true
+	case strings.HasPrefix(p, "/core/"), strings.HasPrefix(p, "/vendor/pako/lib/"):
+		return ext == ".js"
+	case strings.HasPrefix(p, "/app/"):
+		switch ext {
+		case ".js", ".css", ".svg", ".png", ".ttf", ".woff", ".mp3", ".oga", ".json":
+			return true
+		}
+	}
+	return false
 }
 
 // noDirs hides directories so http.FileServer cannot list them.
@@ -424,7 +465,8 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	viewer := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	l := &login{start: time.Now(), end: cancel}
+	src := sourceAddr(r.RemoteAddr)
+	l := &login{start: time.Now(), addr: src, end: cancel}
 	if old := h.logins.add(l, h.maxLogins()); old != nil {
 		old.end()
 	}
@@ -432,17 +474,39 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	// The viewer authenticates to scry, and only then does scry connect
 	// and authenticate to x11vnc, whose password only scry knows.
 	var vnc *net.TCPConn
+	var guess *guess // the password check under way, if guesses are bounded
+	defer func() { guess.abandon() }()
 	deadline := l.start.Add(h.cfg.HandshakeTimeout)
 	viewer.SetDeadline(deadline)
 	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
 		Password: h.cfg.Password,
-		FailWait: func() { h.pace.wait(ctx) },
+		CheckWait: func() (err error) {
+			if h.guesses == nil {
+				return nil
+			}
+			// Its turn must come while its connection may still answer.
+			wctx, stop := context.WithDeadline(ctx, deadline)
+			defer stop()
+			guess, err = h.guesses.check(wctx, src)
+			if err != nil && ctx.Err() != nil {
+				return errLoginCut // the viewer is told this, not ctx's error
+			}
+			return err
+		},
+		FailWait: func() {
+			if guess != nil {
+				guess.wrong(ctx)
+			}
+		},
 		AwaitPassword: func() {
 			h.logins.awaitPassword(l)
 			deadline = time.Now().Add(h.cfg.PasswordTimeout)
 			viewer.SetDeadline(deadline)
 		},
 		Ready: func() (err error) {
+			if guess != nil {
+				guess.right()
+			}
 			// The password is right: from here on the login cannot be
 			// evicted (unless it was just now).
 			if h.logins.remove(l) {
@@ -472,6 +536,9 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, rfbauth.ErrWrongPassword):
 			h.refused(log, slog.LevelWarn, "password", "viewer refused: wrong VNC password")
+		case errors.Is(err, errThrottled):
+			h.refused(log, slog.LevelWarn, "throttled", "viewer refused: too many wrong VNC passwords from its address; "+
+				"its next try was due after its password timeout", "source", src)
 		case errors.Is(err, errTooManyViewers):
 			h.refused(log, slog.LevelWarn, "limit", "viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
 			ws.Close(websocket.StatusTryAgainLater, "too many viewers; close another viewer and retry")
@@ -522,6 +589,8 @@ func viewerLeft(err error) bool {
 
 var errEvicted = errors.New("login evicted")
 
+var errLoginCut = errors.New("login cut: too many logins in progress, or scry is shutting down; try again")
+
 var errTooManyViewers = errors.New("too many viewers")
 
 func (h *Handler) full() bool {
@@ -560,48 +629,6 @@ func (s *slots) acquire(max int64) bool {
 
 func (s *slots) release() { s.n.Add(-1) }
 
-// pacer spaces wrong-password answers at least gap apart across all
-// viewers, so parallel connections do not multiply the guessing rate.
-type pacer struct {
-	gap  time.Duration
-	mu   sync.Mutex
-	next time.Time
-}
-
-// maxPaceQueue bounds how far ahead the pacer books: under a flood of wrong
-// passwords, a human's own typo waits at most this many gaps, not behind
-// the whole queue.
-const maxPaceQueue = 10
-
-// wait blocks until this failure's turn (gap after the previous one, and
-// gap after now, booked at most maxPaceQueue gaps ahead) or until ctx ends:
-// an evicted login or a shutdown does not sit out its turn.
-func (p *pacer) wait(ctx context.Context) {
-	if p.gap <= 0 {
-		return
-	}
-	p.mu.Lock()
-	now := time.Now()
-	at := now
-	if p.next.After(at) {
-		at = p.next
-	}
-	at = at.Add(p.gap)
-	if limit := now.Add(maxPaceQueue * p.gap); at.After(limit) {
-		at = limit
-	}
-	if at.After(p.next) {
-		p.next = at
-	}
-	p.mu.Unlock()
-	t := time.NewTimer(time.Until(at)) // a throttle, not synchronisation
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 // dialVNC connects to x11vnc and authenticates with the server password.
 func (h *Handler) dialVNC(ctx context.Context) (*net.TCPConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, h.cfg.DialTimeout)
@@ -635,18 +662,11 @@ const halfCloseGrace = 5 * time.Second
 // bridge copies between the viewer's WebSocket and x11vnc until either side
 // ends, then closes both. It never touches any other connection.
 func (h *Handler) bridge(ctx context.Context, log *slog.Logger, viewer net.Conn, vnc *net.TCPConn) bridgeStats {
-	type result struct {
-		n   int64
-		err error
-	}
-	up := make(chan result, 1)   // viewer -> vnc
-	down := make(chan result, 1) // vnc -> viewer
-
-	var from io.Reader = viewer
+	from := relay.End{Conn: viewer}
 	if h.cfg.OnCutText != nil {
 		// Pastes are seen on their way to x11vnc, which passes them on
 		// too (see Config.OnCutText).
-		from = io.TeeReader(viewer, &cutWatcher{
+		from.Reader = io.TeeReader(viewer, &cutWatcher{
 			max:   maxCutText,
 			onCut: h.cfg.OnCutText,
 			onLost: func(t byte) {
@@ -654,64 +674,24 @@ func (h *Handler) bridge(ctx context.Context, log *slog.Logger, viewer net.Conn,
 			},
 		})
 	}
-	go func() { n, err := copyViewerToVNC(vnc, from); up <- result{n, err} }()
-	go func() { n, err := copyVNCToViewer(viewer, vnc); down <- result{n, err} }()
-
-	var st bridgeStats
-	var upDone, downDone bool
-	var grace <-chan time.Time
-	done := ctx.Done()
-	for !upDone || !downDone {
-		select {
-		case r := <-up:
-			upDone, st.fromViewer = true, r.n
-			if st.reason == "" {
-				st.reason = closeReason("viewer", r.err)
-			}
-			// Half-close: x11vnc sees EOF and ends the session itself.
-			vnc.CloseWrite()
-			grace = time.After(halfCloseGrace)
-		case r := <-down:
-			downDone, st.toViewer = true, r.n
-			if st.reason == "" {
-				st.reason = closeReason("vnc server", r.err)
-			}
-			viewer.Close() // a WebSocket cannot half-close: send the close frame
-			grace = time.After(halfCloseGrace)
-		case <-grace:
-			vnc.Close()
-			viewer.Close()
-			grace = nil
-		case <-done:
-			if st.reason == "" {
-				st.reason = "server shutting down"
-			}
-			vnc.Close()
-			viewer.Close()
-			done = nil
-		}
+	// What x11vnc sends goes in messages of up to copyBufSize (see there);
+	// the viewer's input goes to x11vnc's socket as it comes.
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	res := relay.Copy(ctx, from, relay.End{Conn: vnc, Buf: *bp}, halfCloseGrace)
+	st := bridgeStats{fromViewer: res.AtoB, toViewer: res.BtoA}
+	switch res.First {
+	case relay.AtoB:
+		st.reason = closeReason("viewer", res.Err)
+	case relay.BtoA:
+		st.reason = closeReason("vnc server", res.Err)
+	default:
+		st.reason = "server shutting down"
 	}
-	vnc.Close()
-	viewer.Close()
 	return st
 }
 
-// readerOnly hides a source's WriteTo so io.CopyBuffer uses our buffer size
-// and each WebSocket message carries up to copyBufSize bytes.
-type readerOnly struct{ io.Reader }
-
 var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
-func copyVNCToViewer(viewer net.Conn, vnc *net.TCPConn) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	return io.CopyBuffer(viewer, readerOnly{vnc}, *bp)
-}
-
-func copyViewerToVNC(vnc *net.TCPConn, viewer io.Reader) (int64, error) {
-	// vnc implements ReaderFrom, so io.Copy needs no buffer of ours.
-	return io.Copy(vnc, viewer)
-}
 
 func closeReason(side string, err error) string {
 	if err == nil || errors.Is(err, io.EOF) {

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -453,44 +452,51 @@ func TestLoginsInProgressHoldNoViewerSlot(t *testing.T) {
 	}
 }
 
-func TestPacerSpacesFailuresAcrossViewers(t *testing.T) {
-	p := &pacer{gap: 100 * time.Millisecond}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() { p.wait(t.Context()) })
+// TestStaticServesOnlyPageFiles: of noVNC's package, only what the pages
+// load is served; its utilities (novnc_proxy, validate, u2x11 ...), READMEs
+// and build files are 404, whether they exist or not.
+func TestStaticServesOnlyPageFiles(t *testing.T) {
+	fake := fakeNoVNC(t)
+	files := []string{"utils/novnc_proxy", "utils/validate", "utils/u2x11", "utils/use_require.js",
+		"vendor/pako/README.md", "vendor/pako/lib/zlib/inflate.js", "app/sounds/CREDITS", "app/sounds/bell.oga",
+		"app/locale/README", "app/locale/de.json", "app/ui.js", "app/styles/base.css", "app/images/icons/Makefile",
+		"app/images/icons/novnc-icon.svg", "include/logo.js.png", "vnc_auto.html", "vnc_lite.html", "core/input/keysymdef.js"}
+	for _, f := range files {
+		os.MkdirAll(filepath.Join(fake, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(fake, f), []byte("x"), 0o644)
 	}
-	wg.Wait()
-	// A lower bound only: a slow machine makes it longer, never shorter.
-	if d := time.Since(start); d < 300*time.Millisecond {
-		t.Errorf("3 parallel failures answered within %v, want at least 3 × 100ms", d)
+	dirs := map[string]string{"fake": fake}
+	if _, err := os.Stat(filepath.Join(DefaultStaticDir, "utils", "novnc_proxy")); err == nil {
+		dirs["debian"] = DefaultStaticDir
 	}
-}
-
-// TestPacerWaitEndsWithItsViewer: an evicted login or a shutdown leaves the
-// queue at once, and the queue books no further ahead than maxPaceQueue
-// gaps, so a human's typo never waits behind a whole flood.
-func TestPacerWaitEndsWithItsViewer(t *testing.T) {
-	p := &pacer{gap: time.Hour}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		p.wait(ctx)
-		close(done)
-	}()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a cancelled wait sat out its turn")
-	}
-	p = &pacer{gap: time.Second}
-	cancelled, stop := context.WithCancel(t.Context())
-	stop()
-	for range 100 {
-		p.wait(cancelled) // 100 failures that left at once
-	}
-	if ahead := time.Until(p.next); ahead > maxPaceQueue*time.Second {
-		t.Errorf("after a flood the next failure waits %v, want at most %d gaps", ahead, maxPaceQueue)
+	served := []string{"/vnc.html", "/vnc_lite.html", "/core/rfb.js", "/core/input/keysymdef.js",
+		"/vendor/pako/lib/zlib/inflate.js", "/app/ui.js", "/app/styles/base.css", "/app/locale/de.json",
+		"/app/images/icons/novnc-icon.svg", "/app/sounds/bell.oga"}
+	hidden := []string{"/utils/novnc_proxy", "/utils/validate", "/utils/u2x11", "/utils/use_require.js",
+		"/vendor/pako/README.md", "/app/sounds/CREDITS", "/app/locale/README", "/app/images/icons/Makefile",
+		"/include/logo.js.png", "/vnc_auto.html", "/core/../utils/validate", "/core/%2e%2e/utils/validate",
+		"/app//../utils/u2x11", "/logo.png"}
+	for name, dir := range dirs {
+		t.Run(name, func(t *testing.T) {
+			_, srv := startServer(t, Config{StaticDir: dir, VNCAddr: "127.0.0.1:1"})
+			get := func(p string) int { // after redirects to the clean path
+				resp, err := http.Get(srv.URL + p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			for _, p := range served {
+				if code := get(p); code != http.StatusOK {
+					t.Errorf("GET %s = %d, want 200: the pages load it", p, code)
+				}
+			}
+			for _, p := range hidden {
+				if code := get(p); code != http.StatusNotFound {
+					t.Errorf("GET %s = %d, want 404", p, code)
+				}
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@
 package rfbauth
 
 import (
+	"crypto/cipher"
 	"crypto/des"
 	"crypto/rand"
 	"crypto/subtle"
@@ -43,18 +44,26 @@ const maxReasonLen = 64 << 10
 // with another password.
 var ErrWrongPassword = errors.New("wrong VNC password")
 
-// DESResponse answers a VNC authentication challenge: the challenge
-// encrypted with DES in ECB mode, keyed by the first 8 bytes of key
-// (zero-padded) with each byte's bits reversed, as VNC's d3des expects.
-func DESResponse(key []byte, challenge [16]byte) [16]byte {
+// NewCipher returns VNC's DES: keyed by the first 8 bytes of key
+// (zero-padded), each byte's bits reversed, since VNC's d3des reads key
+// bits least significant first. VNC authentication and the storepasswd
+// file format both use it.
+func NewCipher(key []byte) cipher.Block {
 	var k [8]byte
 	copy(k[:], key)
 	for i, b := range k {
 		k[i] = bits.Reverse8(b)
 	}
-	var out [16]byte
 	// des.NewCipher fails only for a key that is not 8 bytes long.
 	block, _ := des.NewCipher(k[:])
+	return block
+}
+
+// DESResponse answers a VNC authentication challenge: the challenge
+// encrypted in ECB mode with NewCipher(key).
+func DESResponse(key []byte, challenge [16]byte) [16]byte {
+	var out [16]byte
+	block := NewCipher(key)
 	block.Encrypt(out[:8], challenge[:8])
 	block.Encrypt(out[8:], challenge[8:])
 	return out
@@ -169,9 +178,13 @@ type ServerConfig struct {
 	Ready func() error
 	// Rand makes challenges; nil means crypto/rand.
 	Rand io.Reader
+	// CheckWait, if not nil, runs once the viewer's answer is read and
+	// before it is checked: it may hold the check back, to slow down
+	// guessing (a guesser learns a wrong answer from the missing success,
+	// so holding only failures would not). Its error ends Serve unchecked.
+	CheckWait func() error
 	// FailWait, if not nil, runs before a wrong password is answered: it
-	// holds the answer back to slow down guessing (the caller can pace
-	// failures across connections). nil answers at once.
+	// holds the answer back to slow down guessing. nil answers at once.
 	FailWait func()
 	// AwaitPassword, if not nil, runs once the challenge is sent, before
 	// the viewer's answer is read. Until then every step is machine-paced
@@ -239,6 +252,10 @@ func Serve(rw io.ReadWriter, cfg ServerConfig) error {
 	if sec == SecurityVNCAuth {
 		if err := checkPassword(rw, cfg); err != nil {
 			reason := "authentication failed"
+			var we *waitError
+			if errors.As(err, &we) {
+				reason = we.err.Error() // the viewer shows it: why, and what to do
+			}
 			if errors.Is(err, ErrWrongPassword) {
 				reason = "wrong password"
 				if cfg.FailWait != nil {
@@ -286,6 +303,11 @@ func checkPassword(rw io.ReadWriter, cfg ServerConfig) error {
 	if _, err := io.ReadFull(rw, resp[:]); err != nil {
 		return fmt.Errorf("read challenge response: %w", err)
 	}
+	if cfg.CheckWait != nil {
+		if err := cfg.CheckWait(); err != nil {
+			return &waitError{err}
+		}
+	}
 	ok := 0
 	for _, k := range passwordKeys(cfg.Password) {
 		want := DESResponse(k, challenge)
@@ -296,6 +318,12 @@ func checkPassword(rw io.ReadWriter, cfg ServerConfig) error {
 	}
 	return nil
 }
+
+// waitError is CheckWait's error, as Serve returns it.
+type waitError struct{ err error }
+
+func (e *waitError) Error() string { return "wait to check the password: " + e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
 
 // fail sends a failed SecurityResult, with its reason in RFB 3.8. Write
 // errors are ignored: the connection is closed next anyway.

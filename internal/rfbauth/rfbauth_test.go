@@ -335,3 +335,39 @@ func TestAwaitPassword(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckWait: the answer is checked only once CheckWait returns; its
+// error ends Serve unchecked, and the viewer is told why.
+func TestCheckWait(t *testing.T) {
+	t.Run("held, then checked", func(t *testing.T) {
+		var released atomic.Bool
+		c, errc := serve(t, ServerConfig{Password: "right",
+			CheckWait: func() error { released.Store(true); return nil },
+			Ready: func() error {
+				if !released.Load() {
+					t.Error("the answer was checked before CheckWait returned")
+				}
+				return nil
+			}})
+		if r, _ := viewerAuth(t, c, []byte("right")); r != 0 {
+			t.Fatal("right password refused")
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("error", func(t *testing.T) {
+		busy := errors.New("too many wrong passwords; try later")
+		c, errc := serve(t, ServerConfig{Password: "right",
+			CheckWait: func() error { return busy },
+			Ready:     func() error { t.Error("Ready called"); return nil },
+			FailWait:  func() { t.Error("FailWait called") }})
+		r, reason := viewerAuth(t, c, []byte("right"))
+		if r == 0 || !strings.Contains(reason, busy.Error()) {
+			t.Errorf("result %d, reason %q; want a failure that says %q", r, reason, busy)
+		}
+		if err := <-errc; !errors.Is(err, busy) || errors.Is(err, ErrWrongPassword) {
+			t.Errorf("Serve: %v, want CheckWait's error", err)
+		}
+	})
+}

@@ -20,24 +20,25 @@ package vnc
 
 import (
 	"bufio"
+	"cmp"
 	"context"
-	"crypto/des"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dataplanelabs/scry/internal/rfbauth"
 )
 
 // PasswordFileName is the name WritePasswordFile gives the file in its dir.
 const PasswordFileName = "vncpasswd"
 
 // MaxPasswordLen is the number of password bytes VNC authentication uses.
-const MaxPasswordLen = 8
+const MaxPasswordLen = rfbauth.MaxPasswordLen
 
 // Options are x11vnc's settings.
 type Options struct {
@@ -69,7 +70,7 @@ func Args(o Options) []string {
 		"-shared",  // several viewers at once
 		"-forever", // keep serving after the last viewer leaves
 		"-norc",    // ignore ~/.x11vncrc: the arguments are the whole config
-		"-desktop", cmpOr(o.DesktopName, "scry"),
+		"-desktop", cmp.Or(o.DesktopName, "scry"),
 		"-nossl",
 		"-nocmds",   // never run external commands
 		"-noremote", // ignore remote-control requests from other X clients
@@ -88,29 +89,15 @@ func Args(o Options) []string {
 	return args
 }
 
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // vncFixedKey is the public key VNC's storepasswd obfuscates passwords with.
 var vncFixedKey = [8]byte{23, 82, 107, 6, 35, 78, 88, 7}
 
 // EncodePassword returns password in VNC's storepasswd format: its first 8
-// bytes, zero-padded, DES-encrypted with VNC's fixed key (whose bits VNC
-// reads least significant first).
+// bytes, zero-padded, encrypted with VNC's DES and fixed key.
 func EncodePassword(password string) [8]byte {
-	var key [8]byte
-	for i, b := range vncFixedKey {
-		key[i] = bits.Reverse8(b)
-	}
 	var in, out [8]byte
 	copy(in[:], password)
-	// des.NewCipher fails only for a key that is not 8 bytes long.
-	block, _ := des.NewCipher(key[:])
-	block.Encrypt(out[:], in[:])
+	rfbauth.NewCipher(vncFixedKey[:]).Encrypt(out[:], in[:])
 	return out
 }
 

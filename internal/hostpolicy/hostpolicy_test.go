@@ -1,4 +1,4 @@
-package cdpproxy
+package hostpolicy
 
 import (
 	"errors"
@@ -57,7 +57,7 @@ func TestCheckHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &Policy{AllowedHosts: tt.allowed}
+			p := &Policy{AllowedHosts: tt.allowed, HostsVariable: "CDP_ALLOWED_HOSTS"}
 			err := p.CheckHost(tt.host)
 			if tt.ok {
 				if err != nil {
@@ -98,7 +98,7 @@ func TestCheckOrigin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &Policy{AllowedOrigins: tt.allowed}
+			p := &Policy{AllowedOrigins: tt.allowed, OriginsVariable: "CDP_ALLOWED_ORIGINS"}
 			err := p.CheckOrigin(tt.origin)
 			if tt.ok {
 				if err != nil {

@@ -1,6 +1,11 @@
-package cdpproxy
+// Package hostpolicy keeps Chrome's own protections on scry's doors, which
+// must answer to other hosts' names: the Host check that stops DNS
+// rebinding, and the Origin check that stops web pages from opening
+// WebSockets. The agent door uses both; the human door the Host check.
+package hostpolicy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -8,18 +13,18 @@ import (
 	"strings"
 )
 
-// Policy keeps Chrome's own protections on a bridge that must answer to
-// other hosts' names: the Host check that stops DNS rebinding, and the
-// Origin check that stops web pages from opening CDP WebSockets.
+// Policy is one door's allow-lists. Its refusals name the settings that
+// change them, which the caller passes in.
 type Policy struct {
 	// AllowedHosts are names accepted in the Host header besides IP
 	// literals and localhost: "scry-0.scry" (any port) or "scry:9222".
 	AllowedHosts []string
 	// AllowedOrigins are Origin values accepted; "*" accepts any.
 	AllowedOrigins []string
-	// HostsVariable names the variable that lists AllowedHosts, for
-	// refusal messages; empty means CDP_ALLOWED_HOSTS.
-	HostsVariable string
+	// HostsVariable and OriginsVariable name the settings that list
+	// AllowedHosts and AllowedOrigins ("CDP_ALLOWED_HOSTS"), for refusal
+	// messages.
+	HostsVariable, OriginsVariable string
 }
 
 // ErrHost and ErrOrigin classify refusals (for metrics and tests).
@@ -35,10 +40,7 @@ func (p *Policy) CheckHost(hostport string) error {
 	if hostport == "" {
 		return nil
 	}
-	v := p.HostsVariable
-	if v == "" {
-		v = "CDP_ALLOWED_HOSTS"
-	}
+	v := cmp.Or(p.HostsVariable, "the allowed hosts")
 	host, port := splitHost(hostport)
 	if _, perr := strconv.ParseUint(port, 10, 16); perr != nil && port != "" {
 		return fmt.Errorf("%w: Host header %q has a port that is not a number (names in %s take host or host:port)", ErrHost, hostport, v)
@@ -58,8 +60,12 @@ func (p *Policy) CheckHost(hostport string) error {
 			return nil
 		}
 	}
+	example := host
+	if p.HostsVariable != "" {
+		example = p.HostsVariable + "=" + host
+	}
 	return fmt.Errorf("%w: Host header %q is not an IP address, localhost, or a name in %s; "+
-		"add the name clients use (e.g. %s=%s) — this check stops DNS rebinding", ErrHost, hostport, v, v, host)
+		"add the name clients use (e.g. %s) — this check stops DNS rebinding", ErrHost, hostport, v, example)
 }
 
 // CheckOrigin accepts requests without an Origin (CDP libraries send none)
@@ -73,7 +79,8 @@ func (p *Policy) CheckOrigin(origin string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: Origin %q may not use CDP; list it in CDP_ALLOWED_ORIGINS if a web page really must drive this browser", ErrOrigin, origin)
+	return fmt.Errorf("%w: Origin %q may not use CDP; list it in %s if a web page really must drive this browser",
+		ErrOrigin, origin, cmp.Or(p.OriginsVariable, "the allowed origins"))
 }
 
 // splitHost splits a Host header or an allowed-hosts entry into a lower-case
