@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,7 +148,47 @@ type snapshotFile struct {
 	// did not record it.
 	Database *[]dbFile `json:"database,omitempty"`
 	Cookies  []Cookie  `json:"cookies"`
+	// Gone are persistent cookies the snapshots saw in the browser and
+	// then no longer saw, or saw with another value: deleted (a logout)
+	// or replaced (a rotated token) by the running browser. A profile
+	// whose cookie database still holds one of them is stale there. Each
+	// is kept until it would have expired.
+	Gone []goneCookie `json:"gone,omitempty"`
 }
+
+// goneCookie identifies a cookie value that is no longer in the browser.
+// The value itself is not kept, only its SHA-256.
+type goneCookie struct {
+	Name         string          `json:"name"`
+	Domain       string          `json:"domain"`
+	Path         string          `json:"path"`
+	PartitionKey json.RawMessage `json:"partitionKey,omitempty"`
+	Value        string          `json:"value_sha256"`
+	Expires      float64         `json:"expires"`
+}
+
+func (g goneCookie) id() string {
+	return g.Name + "\x00" + g.Domain + "\x00" + g.Path + "\x00" + canonical(g.PartitionKey) + "\x00" + g.Value
+}
+
+// maxGone bounds the gone list; the ones that expire first go first.
+const maxGone = 2000
+
+// valueHash is the hex SHA-256 of c's value.
+func (c Cookie) valueHash() string {
+	h := sha256.Sum256([]byte(c.str("value")))
+	return hex.EncodeToString(h[:])
+}
+
+func (c Cookie) gone() goneCookie {
+	var exp float64
+	_ = json.Unmarshal(c["expires"], &exp)
+	return goneCookie{Name: c.str("name"), Domain: c.str("domain"), Path: c.str("path"),
+		PartitionKey: c["partitionKey"], Value: c.valueHash(), Expires: exp}
+}
+
+// goneID is the id of c's gone entry, if it has one.
+func (c Cookie) goneID() string { return c.key() + "\x00" + c.valueHash() }
 
 // dbFile is one of the cookie database's files as stat(2) and its SQLite
 // header describe it. Only equality matters: nothing here is compared
@@ -177,7 +218,14 @@ type Store struct {
 	dbAtStart []dbFile
 	noted     bool
 
-	mu       sync.Mutex
+	pdMu sync.Mutex
+	pd   *profile.Dir // the profile, opened at first use
+
+	mu sync.Mutex
+	// prev is the jar at the last successful read of this browser, nil
+	// before the first; gone what the snapshots saw leave it (by id).
+	prev     map[string]Cookie
+	gone     map[string]goneCookie
 	lastHash [32]byte
 	saved    time.Time
 	count    int
@@ -198,21 +246,39 @@ var databaseFiles = []string{
 	"Default/Network/Cookies", "Default/Network/Cookies-journal", "Default/Network/Cookies-wal",
 }
 
+// profileDir is the profile, opened once for all of the store's files:
+// see profile.Dir for why nothing here follows a link.
+func (s *Store) profileDir() (*profile.Dir, error) {
+	s.pdMu.Lock()
+	defer s.pdMu.Unlock()
+	if s.pd == nil {
+		pd, err := profile.OpenDir(s.dir, s.uid, s.gid)
+		if err != nil {
+			return nil, err
+		}
+		s.pd = pd
+	}
+	return s.pd, nil
+}
+
 // NoteDatabase records the profile's cookie database as it is on disk,
 // for Restore to tell whether it changed after the snapshot was taken.
 // Call it before Chromium starts: Chromium writes the database as it
 // opens it.
 func (s *Store) NoteDatabase() {
-	s.dbAtStart, s.noted = statDatabase(s.dir), true
+	s.dbAtStart, s.noted = s.statDatabase(), true
 }
 
 // statDatabase describes the cookie database files that exist in the
-// profile in dir.
-func statDatabase(dir string) []dbFile {
+// profile. A link is described as a link, never followed.
+func (s *Store) statDatabase() []dbFile {
 	files := []dbFile{}
+	pd, err := s.profileDir()
+	if err != nil {
+		return files
+	}
 	for _, name := range databaseFiles {
-		p := filepath.Join(dir, name)
-		fi, err := os.Stat(p)
+		fi, err := pd.Lstat(name)
 		if err != nil {
 			continue
 		}
@@ -220,16 +286,16 @@ func statDatabase(dir string) []dbFile {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			f.Inode = st.Ino
 		}
-		f.Changes = sqliteChangeCounter(p)
+		f.Changes = sqliteChangeCounter(pd, name)
 		files = append(files, f)
 	}
 	return files
 }
 
 // sqliteChangeCounter reads the file change counter (big-endian, offset
-// 24) of the SQLite database at path; 0 if it is not one (a journal).
-func sqliteChangeCounter(path string) uint32 {
-	f, err := os.Open(path)
+// 24) of the SQLite database name; 0 if it is not one (a journal).
+func sqliteChangeCounter(pd *profile.Dir, name string) uint32 {
+	f, err := pd.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		return 0
 	}
@@ -290,33 +356,39 @@ func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error
 	// The database first: if it is the same at the next start, Chromium
 	// committed nothing after this point, so the cookies read below are
 	// at least as new as it.
-	db := statDatabase(s.dir)
+	db := s.statDatabase()
 	sess, err := getCookies(ctx, c)
 	if err != nil {
 		return false, fmt.Errorf("snapshot cookies: %w", err)
 	}
 	sort.Slice(sess, func(i, j int) bool { return sess[i].key() < sess[j].key() })
-	canon, err := json.Marshal(sess)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// What left the jar since the last read is gone, whether or not
+	// this snapshot reaches the disk: a later one carries it.
+	now := time.Now().UTC()
+	gone := s.track(sess, now)
+	h, err := contentHash(sess, gone)
 	if err != nil {
 		return false, err
 	}
-	h := sha256.Sum256(canon)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if h == s.lastHash && !force {
 		s.checked = time.Now()
 		return false, nil
 	}
-	now := time.Now().UTC()
-	data, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: now, Database: &db, Cookies: sess}, "", " ")
+	data, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: now, Database: &db, Cookies: sess, Gone: gone}, "", " ")
 	if err != nil {
 		return false, err
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
-		return false, fmt.Errorf("snapshot session cookies: %w", err)
+	pd, err := s.profileDir()
+	if err != nil {
+		return false, fmt.Errorf("snapshot cookies: %w", err)
 	}
-	if err := profile.WriteFileAtomic(s.path, data, 0o600, s.uid, s.gid); err != nil {
-		return false, fmt.Errorf("snapshot session cookies: %w", err)
+	if err := pd.MkdirAll(profile.StateDir, 0o700); err != nil {
+		return false, fmt.Errorf("snapshot cookies: %w", err)
+	}
+	if err := pd.WriteFileAtomic(FileName, data, 0o600, s.uid, s.gid); err != nil {
+		return false, fmt.Errorf("snapshot cookies: %w", err)
 	}
 	s.lastHash, s.saved, s.count, s.checked = h, now, len(sess), time.Now()
 	return true, nil
@@ -353,7 +425,11 @@ func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error
 // not in the database until Chromium's next commit, and the next start
 // must be able to tell.
 func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error) {
-	data, err := os.ReadFile(s.path)
+	pd, err := s.profileDir()
+	if err != nil {
+		return res, fmt.Errorf("restore cookies: %w", err)
+	}
+	data, err := pd.ReadFile(FileName, maxSnapshot)
 	if errors.Is(err, fs.ErrNotExist) {
 		return res, nil
 	}
@@ -370,6 +446,16 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 		s.setAside(err)
 		return res, nil
 	}
+	now := time.Now()
+	// The deletions the snapshots saw stay known whatever happens next.
+	s.mu.Lock()
+	s.gone = map[string]goneCookie{}
+	for _, g := range snap.Gone {
+		if g.Expires > float64(now.Unix()) {
+			s.gone[g.id()] = g
+		}
+	}
+	s.mu.Unlock()
 	have, err := getCookies(ctx, c)
 	if err != nil {
 		return res, fmt.Errorf("restore cookies: %w", err)
@@ -378,11 +464,19 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 	for _, ck := range have {
 		live[ck.key()] = ck
 	}
+	// stale: a value of the profile's that the snapshots saw deleted or
+	// replaced; the profile missed that change (a failed commit).
+	stale := func(ck Cookie) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, ok := s.gone[ck.goneID()]
+		return ok
+	}
 	res.Saved = snap.Saved
 	res.SnapshotNewer = s.noted && databaseUnchanged(snap.Database, s.dbAtStart)
-	profileNewer := !res.SnapshotNewer
 	var params []map[string]json.RawMessage
-	now := time.Now()
+	missing := 0                    // persistent cookies the profile lacks though it is newer
+	replaced := 0                   // values of the profile's the snapshots saw replaced
 	inSnapshot := map[string]bool{} // unexpired cookies only
 	for _, ck := range snap.Cookies {
 		if ck.expired(now) {
@@ -392,20 +486,31 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 		if ck.str("name") == "" {
 			continue
 		}
-		if l, ok := live[ck.key()]; ok && (profileNewer || sameCookie(l, ck)) {
+		l, ok := live[ck.key()]
+		switch {
+		case ok && sameCookie(l, ck):
 			continue
-		} else if !ok && profileNewer && !ck.session() {
-			continue
+		case ok && !res.SnapshotNewer && !stale(l):
+			continue // changed after the snapshot
+		case ok && !res.SnapshotNewer:
+			replaced++
+		case !ok && !res.SnapshotNewer && !ck.session():
+			missing++ // no snapshot saw it deleted: never drop it
 		}
 		params = append(params, ck.param())
 	}
 	var removals []map[string]json.RawMessage
-	if !profileNewer {
-		for _, l := range have {
-			if !l.session() && !inSnapshot[l.key()] {
-				removals = append(removals, l.removal())
-			}
+	for _, l := range have {
+		if l.session() || inSnapshot[l.key()] {
+			continue
 		}
+		if res.SnapshotNewer || stale(l) {
+			removals = append(removals, l.removal())
+		}
+	}
+	if missing > 0 || replaced > 0 {
+		s.log.Warn("the profile's cookie database is newer than the snapshot but lacks cookies the snapshot has, or holds values the snapshots saw deleted or replaced; "+
+			"the snapshot's are put back (a commit that failed, on a full disk say)", "missing", missing, "stale", replaced)
 	}
 	res.Put = len(params) - s.setCookies(ctx, c, "unrestored", params)
 	res.Removed = len(removals) - s.setCookies(ctx, c, "unremoved", removals)
@@ -416,13 +521,87 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 		return res, nil
 	}
 	// What is in the browser now is what the file says: no rewrite until
-	// it changes.
-	if canon, err := json.Marshal(sortedCopy(snap.Cookies)); err == nil {
-		s.mu.Lock()
-		s.lastHash, s.saved, s.count = sha256.Sum256(canon), snap.Saved, len(snap.Cookies)
-		s.mu.Unlock()
+	// it changes. The jar as read is the baseline for what leaves it.
+	s.mu.Lock()
+	s.prev = map[string]Cookie{}
+	for _, ck := range have {
+		s.prev[ck.key()] = ck
 	}
+	if h, err := contentHash(sortedCopy(snap.Cookies), s.goneList()); err == nil {
+		s.lastHash, s.saved, s.count = h, snap.Saved, len(snap.Cookies)
+	}
+	s.mu.Unlock()
 	return res, nil
+}
+
+// maxSnapshot bounds the snapshot file Restore reads.
+const maxSnapshot = 64 << 20
+
+// track compares the jar just read with the previous read of the same
+// browser, records as gone each persistent cookie value that left it
+// (deleted, or replaced by another value), forgets gone values that are
+// back, and returns the gone list. The first read has nothing to compare
+// with. Called with s.mu held.
+func (s *Store) track(jar []Cookie, now time.Time) []goneCookie {
+	if s.gone == nil {
+		s.gone = map[string]goneCookie{}
+	}
+	cur := make(map[string]Cookie, len(jar))
+	for _, ck := range jar {
+		cur[ck.key()] = ck
+		delete(s.gone, ck.goneID())
+	}
+	for k, p := range s.prev {
+		if p.session() || p.expired(now) {
+			continue
+		}
+		if c, ok := cur[k]; !ok || c.str("value") != p.str("value") {
+			g := p.gone()
+			s.gone[g.id()] = g
+		}
+	}
+	s.prev = cur
+	for id, g := range s.gone {
+		if g.Expires <= float64(now.Unix()) {
+			delete(s.gone, id)
+		}
+	}
+	list := s.goneList()
+	if len(list) > maxGone {
+		for _, g := range list[:len(list)-maxGone] {
+			delete(s.gone, g.id())
+		}
+		list = list[len(list)-maxGone:]
+	}
+	return list
+}
+
+// goneList is the gone set, the ones that expire first first. Called with
+// s.mu held.
+func (s *Store) goneList() []goneCookie {
+	list := make([]goneCookie, 0, len(s.gone))
+	for _, g := range s.gone {
+		list = append(list, g)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Expires != list[j].Expires {
+			return list[i].Expires < list[j].Expires
+		}
+		return list[i].id() < list[j].id()
+	})
+	return list
+}
+
+// contentHash is what decides whether a snapshot needs writing.
+func contentHash(jar []Cookie, gone []goneCookie) ([32]byte, error) {
+	b, err := json.Marshal(struct {
+		C []Cookie
+		G []goneCookie
+	}{jar, gone})
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(b), nil
 }
 
 // Restored is what Restore changed in the browser.
@@ -462,12 +641,17 @@ func (s *Store) setCookies(ctx context.Context, c Caller, why string, params []m
 // KeepCopy copies the snapshot aside (PATH.WHY-TIME) so that the next
 // snapshot, which will lack what could not be restored, cannot erase it.
 func (s *Store) KeepCopy(why string, cause error) {
-	data, err := os.ReadFile(s.path)
+	pd, err := s.profileDir()
 	if err != nil {
 		return
 	}
-	aside := fmt.Sprintf("%s.%s-%s", s.path, why, time.Now().UTC().Format("20060102T150405Z"))
-	if err := profile.WriteFileAtomic(aside, data, 0o600, s.uid, s.gid); err != nil {
+	data, err := pd.ReadFile(FileName, maxSnapshot)
+	if err != nil {
+		return
+	}
+	name := fmt.Sprintf("%s.%s-%s", FileName, why, time.Now().UTC().Format("20060102T150405Z"))
+	aside := filepath.Join(s.dir, name)
+	if err := pd.WriteFileAtomic(name, data, 0o600, s.uid, s.gid); err != nil {
 		s.log.Error("cannot keep a copy of the cookie snapshot", "file", aside, "err", err)
 		return
 	}
@@ -483,8 +667,13 @@ func sortedCopy(cs []Cookie) []Cookie {
 // setAside renames an unreadable snapshot so it is kept for inspection and
 // never read again.
 func (s *Store) setAside(cause error) {
-	aside := fmt.Sprintf("%s.corrupt-%s", s.path, time.Now().UTC().Format("20060102T150405Z"))
-	if err := os.Rename(s.path, aside); err != nil {
+	name := fmt.Sprintf("%s.corrupt-%s", FileName, time.Now().UTC().Format("20060102T150405Z"))
+	aside := filepath.Join(s.dir, name)
+	err := errors.New("profile directory not open")
+	if pd, perr := s.profileDir(); perr == nil {
+		err = pd.Rename(FileName, name)
+	}
+	if err != nil {
 		s.log.Error("cookie snapshot unreadable and cannot be moved aside; cookies not restored",
 			"file", s.path, "err", cause, "rename_err", err)
 		return

@@ -154,6 +154,7 @@ func TestRestoreNewerWins(t *testing.T) {
 		dbNewer  bool     // Chromium committed its cookie database after the snapshot
 		snapshot []string // the jar when the snapshot was taken
 		profile  []string // what the new browser has from the profile
+		gone     []string // cookies the snapshots saw deleted or replaced
 		want     map[string]string
 		sets     int
 	}{
@@ -173,9 +174,27 @@ func TestRestoreNewerWins(t *testing.T) {
 			want: map[string]string{"auth": "new", "sid": "new"},
 		},
 		{
-			name:    "graceful: a persistent cookie deleted after the snapshot stays deleted",
+			name:    "profile newer but lacking a persistent cookie the snapshot has, no snapshot saw it deleted (a failed commit): it comes back",
 			dbNewer: true, snapshot: []string{pers("auth", "a")},
-			want: map[string]string{},
+			want: map[string]string{"auth": "a"}, sets: 1,
+		},
+		{
+			name:    "profile newer and holding a persistent cookie the snapshots saw deleted (a logout its commit lost): it is removed",
+			dbNewer: true, snapshot: []string{pers("marker", "m")}, profile: []string{pers("auth", "a"), pers("marker", "m")},
+			gone: []string{pers("auth", "a")},
+			want: map[string]string{"marker": "m"}, sets: 1,
+		},
+		{
+			name:    "profile newer and holding a value the snapshots saw replaced (a rotation its commit lost): the snapshot's value wins",
+			dbNewer: true, snapshot: []string{pers("auth", "rotated")}, profile: []string{pers("auth", "stale")},
+			gone: []string{pers("auth", "stale")},
+			want: map[string]string{"auth": "rotated"}, sets: 1,
+		},
+		{
+			name:    "profile newer, a cookie the snapshots saw deleted set again with a new value since: it stays",
+			dbNewer: true, snapshot: []string{sess("sid", "s")}, profile: []string{pers("auth", "again")},
+			gone: []string{pers("auth", "a")},
+			want: map[string]string{"auth": "again", "sid": "s"}, sets: 1,
 		},
 		{
 			name:    "graceful: session cookies come back whatever the database's time",
@@ -233,7 +252,11 @@ func TestRestoreNewerWins(t *testing.T) {
 			for _, c := range tt.snapshot {
 				snap = append(snap, cookie(t, c))
 			}
-			writeSnapshot(t, s.Path(), at.Add(time.Second), &recorded, snap)
+			var gone []goneCookie
+			for _, c := range tt.gone {
+				gone = append(gone, cookie(t, c).gone())
+			}
+			writeSnapshotGone(t, s.Path(), at.Add(time.Second), &recorded, snap, gone)
 
 			j := &jar{}
 			for _, c := range tt.profile {
@@ -265,7 +288,13 @@ func TestRestoreNewerWins(t *testing.T) {
 // with the cookie database as db records it.
 func writeSnapshot(t *testing.T, path string, saved time.Time, db *[]dbFile, cs []Cookie) {
 	t.Helper()
-	b, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: saved.UTC(), Database: db, Cookies: cs}, "", " ")
+	writeSnapshotGone(t, path, saved, db, cs, nil)
+}
+
+// writeSnapshotGone is writeSnapshot with cookies the snapshots saw go.
+func writeSnapshotGone(t *testing.T, path string, saved time.Time, db *[]dbFile, cs []Cookie, gone []goneCookie) {
+	t.Helper()
+	b, err := json.MarshalIndent(snapshotFile{Version: 1, Saved: saved.UTC(), Database: db, Cookies: cs, Gone: gone}, "", " ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,4 +616,9 @@ func TestRunSnapshotsPagesThatNeverSettle(t *testing.T) {
 	if !ok {
 		t.Error("navigations that never settle held the snapshot back past MaxWait")
 	}
+}
+
+// statDatabase describes the cookie database in the profile dir.
+func statDatabase(dir string) []dbFile {
+	return New(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), -1, -1).statDatabase()
 }

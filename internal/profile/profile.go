@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -31,25 +32,29 @@ type Lock struct {
 
 // Acquire takes the profile's lock or explains who holds it.
 func Acquire(dir string) (*Lock, error) {
-	state := filepath.Join(dir, StateDir)
-	if err := os.MkdirAll(state, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", state, err)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create PROFILE_DIR %s: %w (mount a writable volume there)", dir, err)
 	}
+	d, err := OpenDir(dir, -1, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
 	// The profile belongs to the child uid; never follow a link it may
 	// have planted where scry (perhaps root) opens and truncates files.
-	if fi, err := os.Lstat(state); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a plain directory (a symlink?): remove it and start again", state)
+	if err := d.MkdirAll(StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("profile lock: %w", err)
 	}
-	path := filepath.Join(state, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	f, err := d.OpenFile(StateDir+"/lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open profile lock: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path)
+		b := make([]byte, 32)
+		n, _ := f.ReadAt(b, 0)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("profile %s in use by scry pid %s: stop that scry first, or give this one its own PROFILE_DIR", dir, strings.TrimSpace(string(b)))
+			return nil, fmt.Errorf("profile %s in use by scry pid %s: stop that scry first, or give this one its own PROFILE_DIR", dir, strings.TrimSpace(string(b[:n])))
 		}
 		return nil, fmt.Errorf("lock profile %s: %w", dir, err)
 	}
@@ -74,20 +79,25 @@ func Prepare(log *slog.Logger, dir string, uid, gid int) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create PROFILE_DIR %s: %w (mount a writable volume there)", dir, err)
 	}
-	if target, err := os.Readlink(filepath.Join(dir, "SingletonLock")); err == nil {
+	d, err := OpenDir(dir, uid, gid)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if target, err := d.Readlink("SingletonLock"); err == nil {
 		if pid, alive := liveChromium(target); alive {
 			return fmt.Errorf("profile %s in use by pid %d (a Chromium still running with this profile): stop it, or give scry its own PROFILE_DIR", dir, pid)
 		}
 		log.Info("removing stale profile lock left by an unclean shutdown", "lock", target)
 	}
 	for _, name := range singletons {
-		err := os.Remove(filepath.Join(dir, name))
+		err := d.Remove(name)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove stale %s: %w", name, err)
 		}
 	}
 	if uid >= 0 {
-		if err := chownTree(dir, uid, gid); err != nil {
+		if err := d.ChownTree(uid, gid); err != nil {
 			return fmt.Errorf("give PROFILE_DIR to uid %d: %w", uid, err)
 		}
 		if err := reachable(dir, uid, gid); err != nil {
@@ -185,21 +195,8 @@ func dying(stat []byte) bool {
 	return err == nil && flags&pfExiting != 0
 }
 
-func chownTree(dir string, uid, gid int) error {
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid && int(st.Gid) == gid {
-			return nil
-		}
-		return os.Lchown(path, uid, gid)
-	})
-}
+// maxPreferences bounds the Preferences file MarkCleanExit reads.
+const maxPreferences = 64 << 20
 
 // MarkCleanExit records in the profile's preferences that the last session
 // ended cleanly, so a start after a crash or SIGKILL opens the profile
@@ -208,13 +205,31 @@ func chownTree(dir string, uid, gid int) error {
 // left that the previous run ended uncleanly. A missing or unreadable
 // Preferences file is left alone.
 func MarkCleanExit(log *slog.Logger, dir string) error {
-	path := filepath.Join(dir, "Default", "Preferences")
-	b, err := os.ReadFile(path)
+	d, err := OpenDir(dir, -1, -1)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	const name = "Default/Preferences"
+	path := d.full(name)
+	f, err := d.OpenFile(name, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read preferences: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("read preferences: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPreferences+1))
+	if err != nil {
+		return fmt.Errorf("read preferences: %w", err)
+	}
+	if len(b) > maxPreferences {
+		return fmt.Errorf("%s is larger than %d bytes; left alone", path, maxPreferences)
 	}
 	var prefs map[string]json.RawMessage
 	if err := json.Unmarshal(b, &prefs); err != nil {
@@ -251,12 +266,8 @@ func MarkCleanExit(log *slog.Logger, dir string) error {
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
 	st := fi.Sys().(*syscall.Stat_t)
-	if err := WriteFileAtomic(path, out, fi.Mode().Perm(), int(st.Uid), int(st.Gid)); err != nil {
+	if err := d.WriteFileAtomic(name, out, fi.Mode().Perm(), int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
 	log.Info("marked the profile's last exit clean", "was_exit_type", wasType, "was_exited_cleanly", wasClean)

@@ -269,8 +269,11 @@ func TestMarkCleanExitKeepsOwner(t *testing.T) {
 	if err := os.WriteFile(path, []byte(crashedPrefs), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(path, 1000, 1001); err != nil {
-		t.Fatal(err)
+	// Prepare gave the profile to the child uid.
+	for _, p := range []string{dir, filepath.Dir(path), path} {
+		if err := os.Chown(p, 1000, 1001); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := MarkCleanExit(discard(), dir); err != nil {
 		t.Fatal(err)
