@@ -6,9 +6,10 @@
 // 30 s), so a hard kill loses the latest ones. scry snapshots the cookie jar
 // over CDP into a file in the profile (periodically and soon after a page
 // navigates) and, at the next start and before any agent connects, puts
-// back the session cookies and, when the snapshot is newer than the
-// profile's database, the persistent cookies the profile lost or holds
-// stale. The file is as sensitive as the profile.
+// back the session cookies, the persistent cookies the profile lost, and,
+// when the snapshot is newer than the profile's database or the snapshots
+// saw the profile's value go, the ones it holds stale. The file is as
+// sensitive as the profile.
 package cookies
 
 import (
@@ -411,10 +412,17 @@ func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error
 //     but the snapshot does not (deleted before the snapshot, by a logout
 //     say: the stale database would resurrect them);
 //   - database changed (a graceful close, or Chromium committed after the
-//     snapshot): the profile's cookies win, and a persistent cookie it no
-//     longer has was deleted or expired after the snapshot, so it stays
-//     gone. A snapshot from a scry that did not record the database, or a
-//     Store whose NoteDatabase was not called, takes this side too.
+//     snapshot): the profile's values win. A snapshot from a scry that did
+//     not record the database, or a Store whose NoteDatabase was not
+//     called, takes this side too.
+//
+// Either way, a cookie the snapshot has and the profile lacks is put back:
+// a commit that failed (a full disk) touches the database too, so a
+// changed database does not prove it holds what the snapshot does. Only
+// what a snapshot saw the browser delete stays deleted: the snapshots keep
+// the persistent cookie values that left the jar between two reads of the
+// same browser (gone), and a profile cookie with such a value is stale
+// whichever side is newer: removed, or replaced by the snapshot's value.
 //
 // Session cookies never reach the database: any the browser lacks are put
 // back either way, and the browser's own are never removed. Unexpired
@@ -607,7 +615,7 @@ func contentHash(jar []Cookie, gone []goneCookie) ([32]byte, error) {
 // Restored is what Restore changed in the browser.
 type Restored struct {
 	Put     int // cookies set from the snapshot
-	Removed int // persistent cookies removed because the newer snapshot lacks them
+	Removed int // persistent cookies removed: the newer snapshot lacks them, or a snapshot saw them deleted
 	// SnapshotNewer says the profile's cookie database had not changed
 	// since the snapshot, so the snapshot's persistent cookies won.
 	SnapshotNewer bool
