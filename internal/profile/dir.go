@@ -25,11 +25,12 @@ import (
 //   - never follows a link inside it either: every component of a name
 //     must be a real directory or file, or the operation is refused with
 //     an error that names the link and says how to remove it;
-//   - opens only what the child could open itself: files and directories
-//     that belong to scry's uid, the profile directory's owner or the child
-//     uid, regular files with one link (a hard link could name a file
-//     elsewhere), and checks after opening that the file is the one it
-//     inspected;
+//   - as root, opens only what the child could open itself: files and
+//     directories that belong to root, the profile directory's owner or
+//     the child uid, regular files with one link (a hard link could name a
+//     file elsewhere); scry running as another uid is the child uid and
+//     has nothing more to guard;
+//   - checks after opening that the file is the one it inspected;
 //   - gives what it creates to the child uid.
 //
 // A link swapped in between the check and the open can at worst lead to
@@ -38,7 +39,7 @@ type Dir struct {
 	root     *os.Root
 	path     string
 	uid, gid int   // owner for new files and directories; -1 keeps scry's
-	trusted  []int // uids whose files scry opens
+	trusted  []int // uids whose files scry opens; nil: any (not root)
 }
 
 // OpenDir opens the profile directory at path, which must exist. Files
@@ -53,9 +54,12 @@ func OpenDir(path string, uid, gid int) (*Dir, error) {
 		root.Close()
 		return nil, fmt.Errorf("open PROFILE_DIR %s: %w", path, err)
 	}
-	d := &Dir{root: root, path: path, uid: uid, gid: gid, trusted: []int{os.Geteuid(), owner(fi)}}
-	if uid >= 0 {
-		d.trusted = append(d.trusted, uid)
+	d := &Dir{root: root, path: path, uid: uid, gid: gid}
+	if os.Geteuid() == 0 {
+		d.trusted = []int{0, owner(fi)}
+		if uid >= 0 {
+			d.trusted = append(d.trusted, uid)
+		}
 	}
 	return d, nil
 }
@@ -113,7 +117,7 @@ func (d *Dir) vet(name string, fi fs.FileInfo, dir bool) error {
 			Fix: fmt.Sprintf("remove it (rm -r %q) and restart", p)}
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
+	if !ok || d.trusted == nil {
 		return nil
 	}
 	trusted := false
