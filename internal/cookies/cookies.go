@@ -149,47 +149,37 @@ type snapshotFile struct {
 	// did not record it.
 	Database *[]dbFile `json:"database,omitempty"`
 	Cookies  []Cookie  `json:"cookies"`
-	// Gone are persistent cookies the snapshots saw in the browser and
-	// then no longer saw, or saw with another value: deleted (a logout)
-	// or replaced (a rotated token) by the running browser. A profile
-	// whose cookie database still holds one of them is stale there. Each
-	// is kept until it would have expired.
+	// Gone are persistent cookie values the snapshots saw in the browser
+	// and then no longer saw: deleted (a logout) or replaced (a rotated
+	// token) by the running browser. A profile whose cookie database
+	// still holds one of them is stale there. Each is kept until it
+	// would have expired.
 	Gone []goneCookie `json:"gone,omitempty"`
 }
 
-// goneCookie identifies a cookie value that is no longer in the browser.
-// The value itself is not kept, only its SHA-256.
+// goneCookie identifies a cookie value that is no longer in the browser:
+// neither its name nor its value is kept, only a hash of both.
 type goneCookie struct {
-	Name         string          `json:"name"`
-	Domain       string          `json:"domain"`
-	Path         string          `json:"path"`
-	PartitionKey json.RawMessage `json:"partitionKey,omitempty"`
-	Value        string          `json:"value_sha256"`
-	Expires      float64         `json:"expires"`
+	ID      string  `json:"id"`      // goneID of the cookie
+	Expires float64 `json:"expires"` // the cookie's: it cannot come back after
 }
 
-func (g goneCookie) id() string {
-	return g.Name + "\x00" + g.Domain + "\x00" + g.Path + "\x00" + canonical(g.PartitionKey) + "\x00" + g.Value
-}
+func (g goneCookie) id() string { return g.ID }
 
 // maxGone bounds the gone list; the ones that expire first go first.
 const maxGone = 2000
 
-// valueHash is the hex SHA-256 of c's value.
-func (c Cookie) valueHash() string {
-	h := sha256.Sum256([]byte(c.str("value")))
-	return hex.EncodeToString(h[:])
-}
-
 func (c Cookie) gone() goneCookie {
 	var exp float64
 	_ = json.Unmarshal(c["expires"], &exp)
-	return goneCookie{Name: c.str("name"), Domain: c.str("domain"), Path: c.str("path"),
-		PartitionKey: c["partitionKey"], Value: c.valueHash(), Expires: exp}
+	return goneCookie{ID: c.goneID(), Expires: exp}
 }
 
-// goneID is the id of c's gone entry, if it has one.
-func (c Cookie) goneID() string { return c.key() + "\x00" + c.valueHash() }
+// goneID identifies c's value: the hex SHA-256 of its key and value.
+func (c Cookie) goneID() string {
+	h := sha256.Sum256([]byte(c.key() + "\x00" + c.str("value")))
+	return hex.EncodeToString(h[:])
+}
 
 // dbFile is one of the cookie database's files as stat(2) and its SQLite
 // header describe it. Only equality matters: nothing here is compared
