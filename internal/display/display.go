@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/config"
@@ -40,23 +43,72 @@ func SocketPath(display string) string {
 
 // PrepareSocketDir makes sure the shared socket directory exists with the
 // sticky, world-writable mode X servers expect, so an unprivileged Xvfb can
-// create its socket there.
-func PrepareSocketDir() error {
-	if err := os.MkdirAll(SocketDir, 0o1777); err != nil {
-		return fmt.Errorf("create %s: %w", SocketDir, err)
+// create its socket there. scry fixes the mode of a directory it may chmod
+// (as root, or its own), which is how the image works: /tmp stays empty and
+// may be a tmpfs or an emptyDir under a read-only root. Someone else's
+// directory that scry's uid cannot write fails at once with what to do,
+// instead of an Xvfb that never listens.
+func PrepareSocketDir() error { return prepareSocketDir(SocketDir) }
+
+func prepareSocketDir(dir string) error {
+	if err := os.Mkdir(dir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w (scry needs a writable /tmp: a tmpfs or an emptyDir under a read-only root)", dir, err)
 	}
-	fi, err := os.Stat(SocketDir)
+	fi, err := os.Lstat(dir)
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", SocketDir, err)
+		return fmt.Errorf("stat %s: %w", dir, err)
 	}
-	if fi.Mode().Perm() != 0o777 || fi.Mode()&os.ModeSticky == 0 {
-		if os.Geteuid() == 0 {
-			if err := os.Chmod(SocketDir, 0o1777|os.ModeSticky); err != nil {
-				return fmt.Errorf("chmod %s: %w", SocketDir, err)
-			}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory (%s): remove it so scry can create the X socket directory", dir, fi.Mode().Type())
+	}
+	if socketDirModeOK(fi.Mode()) {
+		return nil
+	}
+	uid := -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid = int(st.Uid)
+	}
+	if euid := os.Geteuid(); euid == 0 || uid == euid {
+		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+			return fmt.Errorf("chmod 1777 %s: %w", dir, err)
 		}
+		return nil
 	}
-	return nil
+	// Not ours and not 1777: fine only if Xvfb, which runs as scry's uid
+	// here, can still create its socket (Xvfb warns and carries on).
+	if syscall.Access(dir, 2|1) == nil { // W_OK|X_OK
+		return nil
+	}
+	return fmt.Errorf("%s is mode %s owned by uid %d, so Xvfb (uid %d) cannot create its socket there: "+
+		"make it mode 1777 (as root: chmod 1777 %s), or give scry an empty /tmp (a tmpfs or emptyDir with nothing copied into it from the image)",
+		dir, modeString(fi.Mode()), uid, os.Geteuid(), dir)
+}
+
+func socketDirModeOK(m fs.FileMode) bool {
+	return m.Perm() == 0o777 && m&os.ModeSticky != 0
+}
+
+// modeString prints a mode the way chmod takes it: 1755.
+func modeString(m fs.FileMode) string {
+	o := uint32(m.Perm())
+	if m&os.ModeSticky != 0 {
+		o |= 0o1000
+	}
+	if m&os.ModeSetgid != 0 {
+		o |= 0o2000
+	}
+	if m&os.ModeSetuid != 0 {
+		o |= 0o4000
+	}
+	return fmt.Sprintf("%04o", o)
+}
+
+// ListenerFailed reports whether a line of Xvfb's output says it could not
+// create its Unix socket. Xvfb keeps running then (on Linux it still has
+// the abstract socket), so without this scry would wait for a socket file
+// that never comes.
+func ListenerFailed(line string) bool {
+	return strings.Contains(line, "failed to create listener")
 }
 
 // CheckFree fails with a *BusyError when something already serves display:
@@ -142,7 +194,8 @@ func Probe(ctx context.Context, display string, cookie []byte) error {
 var errRefused = errors.New("x11 server refused the connection")
 
 // WaitReady probes the display, presenting cookie, until it accepts
-// clients, the Xvfb process exits, or ctx ends.
+// clients, the Xvfb process exits, Xvfb says it cannot listen (see
+// ListenerFailed), or ctx ends.
 func WaitReady(ctx context.Context, display string, cookie []byte, p *supervise.Process) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -154,12 +207,33 @@ func WaitReady(ctx context.Context, display string, cookie []byte, p *supervise.
 		if last == nil {
 			return nil
 		}
+		if out := p.LastOutput(); slices.ContainsFunc(out, ListenerFailed) {
+			return fmt.Errorf("xvfb cannot listen on %s (%s): %s", SocketPath(display), socketDirState(), strings.Join(out, " | "))
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("xvfb on %s not ready: %w (last probe: %v)", display, ctx.Err(), last)
 		case <-p.Done():
-			return fmt.Errorf("xvfb exited before accepting clients: %w", p.Err())
+			return fmt.Errorf("xvfb exited before accepting clients: %w (last output: %s)", p.Err(), strings.Join(p.LastOutput(), " | "))
 		case <-tick.C:
 		}
 	}
+}
+
+// socketDirState describes SocketDir for an error: its mode and owner, and
+// the fix when the mode is wrong.
+func socketDirState() string {
+	fi, err := os.Lstat(SocketDir)
+	if err != nil {
+		return err.Error()
+	}
+	uid := -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid = int(st.Uid)
+	}
+	s := fmt.Sprintf("%s is mode %s owned by uid %d", SocketDir, modeString(fi.Mode()), uid)
+	if !socketDirModeOK(fi.Mode()) {
+		s += "; it must be mode 1777: as root, chmod 1777 " + SocketDir + ", or give scry an empty /tmp"
+	}
+	return s
 }
