@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dataplanelabs/scry/internal/browser"
 	"github.com/dataplanelabs/scry/internal/config"
 	"github.com/dataplanelabs/scry/internal/display"
 	"github.com/dataplanelabs/scry/internal/doctor"
@@ -116,6 +117,11 @@ func (s *scry) prepareProfile() error {
 	if err := profile.MarkCleanExit(s.log.With("component", "profile"), s.cfg.ProfileDir); err != nil {
 		s.log.Warn("could not mark the profile's last exit clean; Chromium may offer to restore pages", "err", err)
 	}
+	// No file: URLs (unless ALLOW_FILE_URLS=on) nor risky internal pages.
+	if err := browser.SetURLBlocklist(s.cfg.ProfileDir, browser.URLBlocklist(s.cfg.AllowFileURLs), uid, gid); err != nil {
+		return err
+	}
+	s.log.Info("navigation blocklist set", "file_urls", map[bool]string{true: "allowed", false: "blocked"}[s.cfg.AllowFileURLs])
 	return nil
 }
 

@@ -46,6 +46,7 @@ type Config struct {
 	StartupTimeout    time.Duration
 	KeepAlive         KeepAlive
 	SessionCookies    bool
+	AllowFileURLs     bool
 	CookieInterval    time.Duration
 	LogFormat         string
 	LogLevel          string
@@ -100,6 +101,7 @@ var Vars = []Var{
 	{"STARTUP_TIMEOUT", "120s", "bound on start-up before scry gives up"},
 	{"SESSION_COOKIES", "persist", "persist: snapshot cookies into PROFILE_DIR/.scry/cookies.json; restore session cookies (and persistent ones a hard kill lost) at start; off"},
 	{"SESSION_COOKIE_INTERVAL", "30s", "how often cookies are snapshotted (only written when they changed)"},
+	{"ALLOW_FILE_URLS", "off", "on: the browser may open file: URLs, which lets an agent read the profile's files; off blocks them (internal pages such as chrome://policy stay blocked)"},
 	{"KEEPALIVE", "30s/10s/3", "TCP keepalive on every door connection: idle before probing/interval/probes"},
 	{"LOG_FORMAT", "text", "text or json"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -197,6 +199,13 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	case "off":
 	default:
 		errs = append(errs, fmt.Errorf("SESSION_COOKIES=%q: want persist or off", v))
+	}
+	switch v := get("ALLOW_FILE_URLS"); v {
+	case "on":
+		c.AllowFileURLs = true
+	case "off":
+	default:
+		errs = append(errs, fmt.Errorf("ALLOW_FILE_URLS=%q: want on or off", v))
 	}
 
 	screen := get("SCREEN")
