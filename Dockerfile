@@ -42,34 +42,65 @@ RUN apt-get update \
 # --- runtime: Chromium, Xvfb, x11vnc, tini and fonts; no toolchain ----------
 FROM ${BASE_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
+# What a logged-in browser never reads stays out of the image (measured in
+# docs/deployment.md): docs (copyright files kept), man and info pages,
+# message catalogues, the serif CJK faces (Noto Sans CJK still renders every
+# CJK page; fontconfig substitutes it for serif), Mesa's DRI drivers with the
+# LLVM and Z3 they load (Xvfb's GLX is their only user; Chromium runs with
+# --disable-gpu and brings SwiftShader), and Chromium's Vulkan validation
+# layer (a debugging aid). dbus-x11 answers dconf's need for a session bus
+# without dbus-user-session, which would pull in systemd.
+RUN printf '%s\n' \
+      'path-exclude=/usr/share/doc/*' \
+      'path-include=/usr/share/doc/*/copyright' \
+      'path-exclude=/usr/share/man/*' \
+      'path-exclude=/usr/share/info/*' \
+      'path-exclude=/usr/share/lintian/*' \
+      'path-exclude=/usr/share/locale/*' \
+      'path-exclude=/usr/share/fonts/opentype/noto/NotoSerifCJK*' \
+      'path-exclude=/usr/lib/*-linux-gnu/dri/*' \
+      'path-exclude=/usr/lib/*-linux-gnu/libLLVM-*' \
+      'path-exclude=/usr/lib/*-linux-gnu/libz3.so*' \
+      'path-exclude=/usr/lib/chromium/libVkLayer_khronos_validation.so' \
+      >/etc/dpkg/dpkg.cfg.d/scry-slim \
+ && apt-get update \
  && apt-get install -y --no-install-recommends \
       chromium \
       xvfb \
       x11vnc \
       tini \
+      dbus-x11 \
       fonts-liberation \
       fonts-noto-cjk \
       fonts-noto-color-emoji \
  && apt-get clean \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && fc-cache -f \
+ && if ldd /usr/lib/chromium/chromium /usr/bin/Xvfb /usr/bin/x11vnc | grep 'not found'; then \
+      echo 'a library the browser stack links was excluded above' >&2; exit 1; fi \
+ && fc-list :lang=ja family | grep -q 'Noto Sans CJK' \
+ && fc-list | grep -q 'Noto Color Emoji'
 COPY --from=novnc /tmp/novnc/root/usr/share/novnc/ /usr/share/novnc/
 COPY --from=novnc /tmp/novnc/root/usr/share/doc/novnc/copyright /usr/share/doc/novnc/copyright
 
 # uid/gid 1000 is the contract with the volume: PROFILE_DIR must be owned by it
 # (Kubernetes: runAsUser/fsGroup 1000). A fresh named volume copies /data's
-# owner and mode from the image. Xvfb run as non-root cannot create the X
-# socket directory itself, so it exists here, root-owned and sticky like /tmp.
+# owner and mode from the image. /tmp stays empty: scry creates the X socket
+# directory there itself (mode 1777), so /tmp can be a tmpfs or an emptyDir
+# under a read-only root; a copy of an image directory would arrive with the
+# wrong mode (podman copies it up as 1755) and Xvfb could not listen.
 RUN groupadd --gid 1000 scry \
  && useradd --uid 1000 --gid 1000 --home-dir /home/scry --create-home \
       --shell /usr/sbin/nologin scry \
- && install -d -o 1000 -g 1000 -m 0700 /data \
- && install -d -o root -g root -m 1777 /tmp/.X11-unix
+ && install -d -o 1000 -g 1000 -m 0700 /data
 
 # Defaults match internal/config. VNC_PASSWORD is deliberately not set here:
 # unset and empty mean the same (no password, noVNC is open), and secrets do
-# not belong in image metadata. Set it at run time.
-ENV HOME=/home/scry \
+# not belong in image metadata. Set it at run time. HOME is under /tmp so the
+# image runs with a read-only root filesystem (only /tmp, /dev/shm and /data
+# writable): Chromium keeps its crash database and NSS store there, nothing
+# that outlives the container (fonts are cached system-wide above).
+ENV HOME=/tmp/home \
     PROFILE_DIR=/data \
     DISPLAY=:99 \
     CDP_PORT=9222 \
