@@ -707,6 +707,8 @@ func TestCompose(t *testing.T) {
 			CapDrop     []string          `json:"cap_drop"`
 			StopGrace   string            `json:"stop_grace_period"`
 			Restart     string            `json:"restart"`
+			ReadOnly    bool              `json:"read_only"`
+			Tmpfs       []string          `json:"tmpfs"`
 		} `json:"services"`
 		Volumes map[string]any `json:"volumes"`
 	}
@@ -750,6 +752,9 @@ func TestCompose(t *testing.T) {
 	if _, ok := svc.Environment["VNC_PASSWORD"]; !ok {
 		t.Error("VNC_PASSWORD must be passed from the environment")
 	}
+	if !svc.ReadOnly || !slices.Contains(svc.Tmpfs, "/tmp") {
+		t.Errorf("read_only %v, tmpfs %v: want a read-only root with a tmpfs /tmp", svc.ReadOnly, svc.Tmpfs)
+	}
 }
 
 func fileMissing(path string) bool {
@@ -787,7 +792,78 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	if !strings.Contains(joined, "install -d -o 1000 -g 1000") || !strings.Contains(joined, "-m 1777 /tmp/.X11-unix") {
-		t.Error("Dockerfile must create /data owned by 1000 and /tmp/.X11-unix 1777")
+	if !strings.Contains(joined, "install -d -o 1000 -g 1000") {
+		t.Error("Dockerfile must create /data owned by 1000")
+	}
+	// Under a read-only root /tmp is a tmpfs or emptyDir; podman copies an
+	// image's /tmp into its tmpfs with the wrong mode (1755), and Xvfb then
+	// cannot listen. scry makes /tmp/.X11-unix itself.
+	if strings.Contains(joined, "/tmp/.X11-unix") {
+		t.Error("Dockerfile must leave /tmp empty: scry creates /tmp/.X11-unix with mode 1777 itself")
+	}
+	for _, line := range lines {
+		if strings.HasPrefix(line, "ENV ") && strings.Contains(line, "HOME=") && !strings.Contains(line, "HOME=/tmp/") {
+			t.Errorf("HOME must be under /tmp so the image runs with a read-only root: %s", line)
+		}
+	}
+	// Size: what a logged-in browser never reads stays out (docs/deployment.md).
+	for _, want := range []string{"path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright", "path-exclude=/usr/share/locale/*",
+		"path-exclude=/usr/share/man/*", "fonts-noto-cjk", "fonts-noto-color-emoji"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}
+
+// TestReadOnlyRoot: the pod runs with a read-only root filesystem and gets
+// exactly the writable places scry needs: /data, /tmp and /dev/shm.
+func TestReadOnlyRoot(t *testing.T) {
+	m := loadManifests(t)
+	sts := m.statefulSets[0]
+	c := scryContainer(t, sts)
+	if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("container securityContext.readOnlyRootFilesystem must be true")
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, vm := range c.VolumeMounts {
+		mounts[vm.MountPath] = vm
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		vols[v.Name] = v
+	}
+	tmp, ok := mounts["/tmp"]
+	if !ok || tmp.ReadOnly || tmp.SubPath != "" {
+		t.Fatalf("/tmp must be a writable volume mount (got %+v)", tmp)
+	}
+	if v := vols[tmp.Name]; v.EmptyDir == nil {
+		t.Errorf("/tmp must be an emptyDir (empty at every start), got %+v", v.VolumeSource)
+	}
+	for _, p := range []string{"/data", "/dev/shm"} {
+		if vm, ok := mounts[p]; !ok || vm.ReadOnly {
+			t.Errorf("%s must be a writable mount", p)
+		}
+	}
+}
+
+// TestImageNamesAVersion: with imagePullPolicy IfNotPresent, ":latest" (or
+// no tag) means whatever a node pulled first; name a version or a digest.
+func TestImageNamesAVersion(t *testing.T) {
+	m := loadManifests(t)
+	c := scryContainer(t, m.statefulSets[0])
+	ref := c.Image
+	if _, digest, ok := strings.Cut(ref, "@"); ok {
+		if !strings.HasPrefix(digest, "sha256:") {
+			t.Errorf("image %q: want @sha256:<digest>", ref)
+		}
+		return
+	}
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	_, tag, ok := strings.Cut(last, ":")
+	if !ok || tag == "" || tag == "latest" {
+		t.Errorf("image %q: name a version tag or a digest, not :latest or no tag", ref)
+	}
+	if c.ImagePullPolicy != corev1.PullIfNotPresent && c.ImagePullPolicy != corev1.PullAlways {
+		t.Errorf("imagePullPolicy %q: want IfNotPresent (with a version) or Always", c.ImagePullPolicy)
 	}
 }

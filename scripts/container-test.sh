@@ -5,7 +5,9 @@
 #   - image: built with podman --isolation=chroot; base images made locally with
 #     debootstrap when missing (cached as podman images afterwards)
 #   - run: runc, uid 1000, --cap-drop ALL, no-new-privileges, 1g /dev/shm, the
-#     shipped seccomp profile, a named volume at /data, ports on 127.0.0.1 only
+#     shipped seccomp profile, a named volume at /data, ports on 127.0.0.1 only,
+#     a read-only root with a tmpfs /tmp (Kubernetes' readOnlyRootFilesystem)
+#   - file: URLs: the navigation blocklist is in the profile's preferences
 #   - CDP: /json/version through the published port (URL rewritten), a foreign
 #     Host header refused, then chromedp (deploy/containercheck) logs in to a
 #     test site: a persistent Set-Cookie
@@ -43,8 +45,12 @@ COOKIE=v$RANDOM$RANDOM
 
 PODMAN=(podman --runtime runc)
 # runc on these hosts needs explicit, lower ulimits (see ENVIRONMENT.md).
+# A read-only root as Kubernetes' readOnlyRootFilesystem gives it: /tmp a
+# tmpfs (podman's own extra tmpfs mounts on /run and /var/tmp off), /dev/shm
+# and the /data volume the only writable places.
 RUN_FLAGS=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096
-  --shm-size=1g --cap-drop=ALL --security-opt=no-new-privileges)
+  --shm-size=1g --cap-drop=ALL --security-opt=no-new-privileges
+  --read-only --read-only-tmpfs=false --tmpfs /tmp)
 
 START=$SECONDS
 STEP=setup
@@ -262,6 +268,13 @@ curl -fsS "$CDP/json/version" | jq -e --arg h "127.0.0.1:$CDP_HOST_PORT" \
   '.webSocketDebuggerUrl | startswith("ws://" + $h + "/devtools/browser/")' >/dev/null ||
   fail "webSocketDebuggerUrl is not rewritten to 127.0.0.1:$CDP_HOST_PORT: $(curl -sS "$CDP/json/version")"
 log "CDP ready in ${TIMES[ready]}s"
+
+step "read-only root; file: URLs blocked in the profile's preferences"
+[[ $(podman inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$A") == true ]] || fail "container $A does not run with a read-only root"
+if podman exec "$A" sh -c 'touch /usr/.scry-rw-probe' 2>/dev/null; then fail "the root filesystem of $A is writable"; fi
+logs_have "$A" "navigation blocklist set.*file_urls=blocked" || fail "scry did not log the navigation blocklist"
+podman exec "$A" cat /data/Default/Preferences | jq -e '.policy.url_blocklist | index("file://*") != null' >/dev/null ||
+  fail "/data/Default/Preferences does not block file: URLs"
 
 step "CDP refuses a DNS-rebinding Host header"
 code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Host: rebind.example:9222' "$CDP/json/version")
