@@ -114,7 +114,7 @@ func TestFileURLsBlocked(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			_, _ = chromedp.CallBrowser(ctx, target.DisposeBrowserContext, target.DisposeBrowserContextParams{BrowserContextID: bc.BrowserContextID})
+			_, _ = chromedp.CallBrowser(ctx, target.DisposeBrowserContext, target.DisposeBrowserContextParams(bc))
 		})
 		res, err := chromedp.CallBrowser(ctx, target.CreateTarget, target.CreateTargetParams{URL: fileURL, BrowserContextID: bc.BrowserContextID})
 		if err != nil {
