@@ -3,7 +3,7 @@
 #
 #   docker build -t scry .
 #   docker run --rm --shm-size=1g -e VNC_PASSWORD=change-me \
-#     --security-opt seccomp=deploy/seccomp/scry.json \
+#     --security-opt seccomp=deploy/seccomp/scry.json --read-only --tmpfs /tmp \
 #     -p 127.0.0.1:6080:6080 -p 127.0.0.1:9222:9222 -v scry-profile:/data scry
 #
 # GO_IMAGE picks the toolchain image of the build stage. The default is the
@@ -75,7 +75,6 @@ RUN printf '%s\n' \
       fonts-noto-color-emoji \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
- && fc-cache -f \
  && if ldd /usr/lib/chromium/chromium /usr/bin/Xvfb /usr/bin/x11vnc | grep 'not found'; then \
       echo 'a library the browser stack links was excluded above' >&2; exit 1; fi \
  && fc-list :lang=ja family | grep -q 'Noto Sans CJK' \
@@ -98,8 +97,8 @@ RUN groupadd --gid 1000 scry \
 # unset and empty mean the same (no password, noVNC is open), and secrets do
 # not belong in image metadata. Set it at run time. HOME is under /tmp so the
 # image runs with a read-only root filesystem (only /tmp, /dev/shm and /data
-# writable): Chromium keeps its crash database and NSS store there, nothing
-# that outlives the container (fonts are cached system-wide above).
+# writable): Chromium keeps its crash database and NSS store there, and
+# fontconfig its cache; nothing that must outlive the container.
 ENV HOME=/tmp/home \
     PROFILE_DIR=/data \
     DISPLAY=:99 \

@@ -7,7 +7,10 @@
 #   - run: runc, uid 1000, --cap-drop ALL, no-new-privileges, 1g /dev/shm, the
 #     shipped seccomp profile, a named volume at /data, ports on 127.0.0.1 only,
 #     a read-only root with a tmpfs /tmp (Kubernetes' readOnlyRootFilesystem)
-#   - file: URLs: the navigation blocklist is in the profile's preferences
+#   - file: URLs: the navigation blocklist is in the profile's preferences,
+#     and a tab navigated to file:///data/... is refused
+#   - fonts: Chromium renders CJK text with Noto Sans CJK and emoji with Noto
+#     Color Emoji (what the image's size cuts must keep)
 #   - CDP: /json/version through the published port (URL rewritten), a foreign
 #     Host header refused, then chromedp (deploy/containercheck) logs in to a
 #     test site: a persistent Set-Cookie
@@ -283,6 +286,10 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Host: rebind.example:9222' "$
 step "chromedp logs in to a test site (persistent cookie)"
 start_site "$A"
 "$CHECK" set -cdp "$CDP" -page "$PAGE" -value "$COOKIE" || fail "containercheck set"
+
+step "CJK and emoji render with the image's fonts; a tab cannot open file:"
+"$CHECK" fonts -cdp "$CDP" -page "$PAGE" || fail "containercheck fonts"
+"$CHECK" fileurl -cdp "$CDP" -url file:///data/Default/Preferences || fail "containercheck fileurl"
 
 step "processes: uid 1000, one browser, sandboxed renderers"
 browsers=0 renderers=0 browser_ns=

@@ -7,6 +7,12 @@
 //	containercheck verify -cdp http://127.0.0.1:PORT [-page URL] -value V
 //	containercheck vnc    -url ws://127.0.0.1:PORT/websockify -password PW [-screen 1440x900]
 //	containercheck vnc-server -addr 127.0.0.1:5900
+//	containercheck fonts   -cdp http://127.0.0.1:PORT -page http://127.0.0.1:18080
+//	containercheck fileurl -cdp http://127.0.0.1:PORT -url file:///data/Default/Preferences
+//
+// fonts asks Chromium which platform fonts rendered CJK text and emoji on the
+// test site's /fonts page (the image keeps Noto Sans CJK and Noto Color
+// Emoji). fileurl proves a tab cannot open a file: URL.
 //
 // vnc logs in through the human door with a wrong and the right password;
 // vnc-server, run inside the container, proves x11vnc's own port is never
@@ -36,10 +42,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
@@ -94,6 +103,17 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		defer cancel()
 		err = checkVNC(ctx, *getURL, pw, w, h)
+	case "fonts", "fileurl":
+		if *cdpURL == "" || (mode == "fonts" && *page == "") || (mode == "fileurl" && *getURL == "") {
+			log.Fatalf("%s: -cdp and -page (fonts) or -url (fileurl) are required", mode)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		if mode == "fonts" {
+			err = checkFonts(ctx, *cdpURL, *page)
+		} else {
+			err = checkFileURL(ctx, *cdpURL, *getURL)
+		}
 	case "vnc-server":
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		defer cancel()
@@ -122,6 +142,10 @@ func serve(addr string) error {
 			v = c.Value
 		}
 		fmt.Fprintf(w, "<!doctype html><title>echo</title><p id=state>cookie=%s</p>", html.EscapeString(v))
+	})
+	mux.HandleFunc("/fonts", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><meta charset="utf-8"><title>fonts</title>`+
+			`<p id=cjk lang=ja>日本語の文章と中文和한국어</p><p id=emoji>😀🎉🚀</p>`)
 	})
 	log.Printf("serving on http://%s", addr)
 	return http.ListenAndServe(addr, mux)
@@ -187,6 +211,81 @@ func drive(ctx context.Context, mode, cdpURL, page, value string) error {
 		}
 	}
 	log.Printf("%s ok: cookie %s=%s persistent until %s", mode, cookieName, value, expires.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// tab opens a tab of its own in scry's browser, through the published port.
+func tab(ctx context.Context, cdpURL string) (context.Context, func(), error) {
+	wsURL, err := debuggerURL(ctx, cdpURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	allocCtx, cancelAlloc := remote.NewAllocator(ctx, wsURL, remote.NoModifyURL)
+	tabCtx, cancelTab := chromedp.NewContext(allocCtx)
+	return tabCtx, func() { cancelTab(); cancelAlloc() }, nil
+}
+
+// checkFonts: the platform fonts Chromium rendered the test page's CJK text
+// and emoji with.
+func checkFonts(ctx context.Context, cdpURL, page string) error {
+	tabCtx, done, err := tab(ctx, cdpURL)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := chromedp.Do(tabCtx, chromedp.Navigate(strings.TrimSuffix(page, "/")+"/fonts")); err != nil {
+		return err
+	}
+	for sel, want := range map[string]string{"#cjk": "Noto Sans CJK", "#emoji": "Noto Color Emoji"} {
+		fonts, err := chromedp.Run(tabCtx, func(ctx context.Context, t *chromedp.Target) ([]string, error) {
+			if _, err := cdp.Call(ctx, t, dom.Enable, dom.EnableParams{}); err != nil {
+				return nil, err
+			}
+			if _, err := cdp.Call(ctx, t, css.Enable, cdp.Empty{}); err != nil {
+				return nil, err
+			}
+			doc, err := cdp.Call(ctx, t, dom.GetDocument, dom.GetDocumentParams{})
+			if err != nil {
+				return nil, err
+			}
+			n, err := cdp.Call(ctx, t, dom.QuerySelector, dom.QuerySelectorParams{NodeID: doc.Root.NodeID, Selector: sel})
+			if err != nil {
+				return nil, err
+			}
+			res, err := cdp.Call(ctx, t, css.GetPlatformFontsForNode, css.GetPlatformFontsForNodeParams{NodeID: n.NodeID})
+			if err != nil {
+				return nil, err
+			}
+			var names []string
+			for _, f := range res.Fonts {
+				names = append(names, f.FamilyName)
+			}
+			return names, nil
+		})
+		if err != nil {
+			return fmt.Errorf("fonts of %s: %w", sel, err)
+		}
+		if !slices.ContainsFunc(fonts, func(f string) bool { return strings.HasPrefix(f, want) }) {
+			return fmt.Errorf("%s was rendered with %q, want %s", sel, fonts, want)
+		}
+		log.Printf("fonts ok: %s rendered with %q", sel, fonts)
+	}
+	return nil
+}
+
+// checkFileURL: navigating a tab to u must be refused by the navigation
+// blocklist scry puts in the profile.
+func checkFileURL(ctx context.Context, cdpURL, u string) error {
+	tabCtx, done, err := tab(ctx, cdpURL)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = chromedp.Do(tabCtx, chromedp.Navigate(u))
+	if err == nil || !strings.Contains(err.Error(), "ERR_BLOCKED_BY_ADMINISTRATOR") {
+		return fmt.Errorf("navigate %s = %v, want net::ERR_BLOCKED_BY_ADMINISTRATOR", u, err)
+	}
+	log.Printf("fileurl ok: %s refused", u)
 	return nil
 }
 
