@@ -109,11 +109,14 @@ wait_until() {
   done
 }
 
-# free_port: an unused TCP port on 127.0.0.1 in an unusual range.
+# free_port: an unused TCP port on 127.0.0.1 below the kernel's ephemeral
+# range (32768-60999 here), so another process's outgoing connection or :0
+# listener cannot take it between this check and podman's bind (seen once
+# under load with 30000-50000).
 free_port() {
   local p
   for _ in $(seq 1 50); do
-    p=$((30000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return
