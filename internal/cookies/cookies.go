@@ -385,43 +385,19 @@ func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error
 	return true, nil
 }
 
-// Restore puts the snapshot's cookies back into the browser where they are
-// newer than what the profile gave it. Chromium commits every pending
-// change to its cookie database at once (about every 30 s, and at a clean
-// close), so the database is complete up to its last commit; the snapshot
-// is complete up to the moment its cookies were read. Each snapshot
-// records the database's files (size, mtime, inode, SQLite change
-// counter) just before that read, and NoteDatabase records them again
-// before Chromium starts. No clock is compared, so coarse mtimes and a
-// network filesystem's clock skew cannot pick the wrong side:
+// Restore puts the snapshot's cookies back into the browser, by the rule in
+// docs/durability.md:
+//   - the database unchanged since the snapshot (its recorded size, mtime,
+//     inode and SQLite change counter; no clocks): the snapshot is newer and
+//     its values win, and persistent cookies it lacks are removed;
+//   - otherwise the profile's values win;
+//   - either way a cookie the snapshot has and the profile lacks comes back
+//     (a failed commit touches the database too), unless a snapshot saw the
+//     browser delete that value (gone);
+//   - session cookies the browser lacks always come back.
 //
-//   - database unchanged since the snapshot (a hard kill before Chromium's
-//     next commit): the snapshot is newer, and its cookies win, replacing
-//     a value the profile has older, putting back persistent cookies the
-//     profile lost, and removing persistent cookies the profile still has
-//     but the snapshot does not (deleted before the snapshot, by a logout
-//     say: the stale database would resurrect them);
-//   - database changed (a graceful close, or Chromium committed after the
-//     snapshot): the profile's values win. A snapshot from a scry that did
-//     not record the database, or a Store whose NoteDatabase was not
-//     called, takes this side too.
-//
-// Either way, a cookie the snapshot has and the profile lacks is put back:
-// a commit that failed (a full disk) touches the database too, so a
-// changed database does not prove it holds what the snapshot does. Only
-// what a snapshot saw the browser delete stays deleted: the snapshots keep
-// the persistent cookie values that left the jar between two reads of the
-// same browser (gone), and a profile cookie with such a value is stale
-// whichever side is newer: removed, or replaced by the snapshot's value.
-//
-// Session cookies never reach the database: any the browser lacks are put
-// back either way, and the browser's own are never removed. Unexpired
-// cookies only; one the browser already has exactly is left alone. A
-// snapshot that cannot be read is logged and moved aside, never fatal.
-//
-// When Restore changed the browser, it snapshots at once: the changes are
-// not in the database until Chromium's next commit, and the next start
-// must be able to tell.
+// An unreadable snapshot is logged and moved aside, never fatal. A Restore
+// that changed the browser snapshots at once, so the next start can tell.
 func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error) {
 	pd, err := s.profileDir()
 	if err != nil {

@@ -1,45 +1,17 @@
-// Package novnc is scry's human door: one http.Handler for NOVNC_PORT that
-// serves a page which connects to the screen by itself, noVNC's own files
-// (from Debian's novnc package) and /websockify, a WebSocket-to-TCP bridge
-// to x11vnc that replaces python websockify.
+// Package novnc is scry's human door: one http.Handler for NOVNC_PORT.
 //
-// Routes:
+//	/            scry's viewer page (connects, scales, asks for the password,
+//	             reconnects; works under a path prefix and through TLS)
+//	/websockify  WebSocket frames <-> x11vnc's RFB port; viewers authenticate
+//	             to scry, scry to x11vnc with a password only it knows
+//	             (package rfbauth)
+//	/vnc.html    noVNC's own UI; of noVNC's other files only those the pages
+//	             load (pageFile)
 //
-//	/            scry's viewer page: connects, scales, asks for the password,
-//	             reconnects; works under a path prefix and through TLS.
-//	/websockify  binary WebSocket frames <-> x11vnc's RFB port. The viewer
-//	             authenticates to scry (VNC_PASSWORD, or None when it is
-//	             empty), and scry to x11vnc with a password only scry
-//	             knows: see package rfbauth for why.
-//	/vnc.html    noVNC's full manual UI (and /vnc_lite.html); of noVNC's
-//	             other files, only those the pages load (see pageFile),
-//	             without directory listings.
-//
-// A viewer's login is bounded in two stages: the machine-paced RFB steps
-// (ProtocolVersion, the security type) by HandshakeTimeout, 10 s, since a
-// real noVNC answers in milliseconds; the password prompt, where a human
-// types, by PasswordTimeout, 2 minutes. Logins in progress are capped (as
-// many as viewers, at least 4), but over the cap a newcomer takes the place
-// of a login from the address holding the most (see logins): silent
-// connections cannot lock the human out. Password guesses are bounded per
-// address and in total (see guesses); a right answer never waits for other
-// addresses' failures.
-//
-// Every request other than a WebSocket upgrade is read within
-// RequestTimeout; a request with a body (no route takes one) is answered
-// and its connection closed without reading it, and so is every refusal.
-//
-// Refusals are reported to Config.OnRefused for metrics. At debug level
-// every request gets an access record ("request": client, method,
-// path without the query, status, duration, bytes) and every viewer a
-// close record ("viewer access": duration, bytes each way, reason).
-// Passwords and pasted text are never logged.
-//
-// The bridge has no idle or read timeout: a viewer watching a still screen
-// is idle, not dead. TCP keepalive (idle 30s, interval 10s, 3 probes) on
-// both legs finds dead peers; the handler sets it on the viewer's connection
-// itself, whatever listener the server uses. Closing a viewer's tab closes
-// only that viewer's bridge; x11vnc and Chromium are untouched.
+// Logins are bounded by HandshakeTimeout and PasswordTimeout and capped
+// (logins); password guesses per address and in total (guesses). The
+// bridge itself never times out: TCP keepalive finds dead peers. Passwords
+// and pasted text are never logged.
 package novnc
 
 import (
