@@ -399,95 +399,25 @@ func (s *Store) snapshot(ctx context.Context, c Caller, force bool) (bool, error
 // An unreadable snapshot is logged and moved aside, never fatal. A Restore
 // that changed the browser snapshots at once, so the next start can tell.
 func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error) {
-	pd, err := s.profileDir()
-	if err != nil {
-		return res, fmt.Errorf("restore cookies: %w", err)
-	}
-	data, err := pd.ReadFile(FileName, maxSnapshot)
-	if errors.Is(err, fs.ErrNotExist) {
-		return res, nil
-	}
-	if err != nil {
-		s.setAside(fmt.Errorf("read: %w", err))
-		return res, nil
-	}
-	var snap snapshotFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&snap); err != nil || snap.Version != 1 {
-		if err == nil {
-			err = fmt.Errorf("unknown version %d", snap.Version)
-		}
-		s.setAside(err)
-		return res, nil
+	snap, err := s.readSnapshot()
+	if err != nil || snap == nil {
+		return res, err
 	}
 	now := time.Now()
-	// The deletions the snapshots saw stay known whatever happens next.
-	s.mu.Lock()
-	s.gone = map[string]goneCookie{}
-	for _, g := range snap.Gone {
-		if g.Expires > float64(now.Unix()) {
-			s.gone[g.id()] = g
-		}
-	}
-	s.mu.Unlock()
+	s.loadGone(snap, now)
 	have, err := getCookies(ctx, c)
 	if err != nil {
 		return res, fmt.Errorf("restore cookies: %w", err)
 	}
-	live := map[string]Cookie{}
-	for _, ck := range have {
-		live[ck.key()] = ck
-	}
-	// stale: a value of the profile's that the snapshots saw deleted or
-	// replaced; the profile missed that change (a failed commit).
-	stale := func(ck Cookie) bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		_, ok := s.gone[ck.goneID()]
-		return ok
-	}
 	res.Saved = snap.Saved
 	res.SnapshotNewer = s.noted && databaseUnchanged(snap.Database, s.dbAtStart)
-	var params []map[string]json.RawMessage
-	missing := 0                    // persistent cookies the profile lacks though it is newer
-	replaced := 0                   // values of the profile's the snapshots saw replaced
-	inSnapshot := map[string]bool{} // unexpired cookies only
-	for _, ck := range snap.Cookies {
-		if ck.expired(now) {
-			continue
-		}
-		inSnapshot[ck.key()] = true // a nameless cookie is kept, if not re-set
-		if ck.str("name") == "" {
-			continue
-		}
-		l, ok := live[ck.key()]
-		switch {
-		case ok && sameCookie(l, ck):
-			continue
-		case ok && !res.SnapshotNewer && !stale(l):
-			continue // changed after the snapshot
-		case ok && !res.SnapshotNewer:
-			replaced++
-		case !ok && !res.SnapshotNewer && !ck.session():
-			missing++ // no snapshot saw it deleted: never drop it
-		}
-		params = append(params, ck.param())
-	}
-	var removals []map[string]json.RawMessage
-	for _, l := range have {
-		if l.session() || inSnapshot[l.key()] {
-			continue
-		}
-		if res.SnapshotNewer || stale(l) {
-			removals = append(removals, l.removal())
-		}
-	}
-	if missing > 0 || replaced > 0 {
+	p := s.plan(snap, have, now, res.SnapshotNewer)
+	if p.missing > 0 || p.replaced > 0 {
 		s.log.Warn("the profile's cookie database is newer than the snapshot but lacks cookies the snapshot has, or holds values the snapshots saw deleted or replaced; "+
-			"the snapshot's are put back (a commit that failed, on a full disk say)", "missing", missing, "stale", replaced)
+			"the snapshot's are put back (a commit that failed, on a full disk say)", "missing", p.missing, "stale", p.replaced)
 	}
-	res.Put = len(params) - s.setCookies(ctx, c, "unrestored", params)
-	res.Removed = len(removals) - s.setCookies(ctx, c, "unremoved", removals)
+	res.Put = len(p.put) - s.setCookies(ctx, c, "unrestored", p.put)
+	res.Removed = len(p.remove) - s.setCookies(ctx, c, "unremoved", p.remove)
 	if res.Put > 0 || res.Removed > 0 {
 		if _, err := s.snapshot(ctx, c, true); err != nil {
 			s.log.Warn("cookie snapshot after the restore failed; a hard kill before the next one may bring back older cookies", "err", err)
@@ -506,6 +436,101 @@ func (s *Store) Restore(ctx context.Context, c Caller) (res Restored, err error)
 	}
 	s.mu.Unlock()
 	return res, nil
+}
+
+// readSnapshot reads and decodes the snapshot: nil when there is none,
+// and nil after moving aside one that cannot be read.
+func (s *Store) readSnapshot() (*snapshotFile, error) {
+	pd, err := s.profileDir()
+	if err != nil {
+		return nil, fmt.Errorf("restore cookies: %w", err)
+	}
+	data, err := pd.ReadFile(FileName, maxSnapshot)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		s.setAside(fmt.Errorf("read: %w", err))
+		return nil, nil
+	}
+	var snap snapshotFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&snap); err != nil || snap.Version != 1 {
+		if err == nil {
+			err = fmt.Errorf("unknown version %d", snap.Version)
+		}
+		s.setAside(err)
+		return nil, nil
+	}
+	return &snap, nil
+}
+
+// loadGone takes the deletions the snapshots saw, so they stay known
+// whatever happens next.
+func (s *Store) loadGone(snap *snapshotFile, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gone = map[string]goneCookie{}
+	for _, g := range snap.Gone {
+		if g.Expires > float64(now.Unix()) {
+			s.gone[g.id()] = g
+		}
+	}
+}
+
+// restorePlan is what Restore changes in the browser.
+type restorePlan struct {
+	put, remove       []map[string]json.RawMessage
+	missing, replaced int // persistent cookies a newer profile lacks; its values the snapshots saw replaced
+}
+
+// plan applies the restore rule (see Restore) to the snapshot and the
+// browser's cookies, have.
+func (s *Store) plan(snap *snapshotFile, have []Cookie, now time.Time, snapshotNewer bool) restorePlan {
+	live := map[string]Cookie{}
+	for _, ck := range have {
+		live[ck.key()] = ck
+	}
+	// stale: a value of the profile's that the snapshots saw deleted or
+	// replaced; the profile missed that change (a failed commit).
+	stale := func(ck Cookie) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, ok := s.gone[ck.goneID()]
+		return ok
+	}
+	var p restorePlan
+	inSnapshot := map[string]bool{} // unexpired cookies only
+	for _, ck := range snap.Cookies {
+		if ck.expired(now) {
+			continue
+		}
+		inSnapshot[ck.key()] = true // a nameless cookie is kept, if not re-set
+		if ck.str("name") == "" {
+			continue
+		}
+		l, ok := live[ck.key()]
+		switch {
+		case ok && sameCookie(l, ck):
+			continue
+		case ok && !snapshotNewer && !stale(l):
+			continue // changed after the snapshot
+		case ok && !snapshotNewer:
+			p.replaced++
+		case !ok && !snapshotNewer && !ck.session():
+			p.missing++ // no snapshot saw it deleted: never drop it
+		}
+		p.put = append(p.put, ck.param())
+	}
+	for _, l := range have {
+		if l.session() || inSnapshot[l.key()] {
+			continue
+		}
+		if snapshotNewer || stale(l) {
+			p.remove = append(p.remove, l.removal())
+		}
+	}
+	return p
 }
 
 // maxSnapshot bounds the snapshot file Restore reads.
