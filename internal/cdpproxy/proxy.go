@@ -581,14 +581,17 @@ func copyHeader(dst, src http.Header) {
 func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	id := p.nextID.Add(1)
 	log := p.log.With("conn", id, "client", r.RemoteAddr, "path", p.logPath(r))
+	out := p.outgoing(r)
+	out.Body, out.ContentLength = nil, 0
+	if !p.retarget(w, r, out, log) {
+		return
+	}
 	backend, err := p.dialer.DialContext(r.Context(), "tcp", p.cfg.Backend)
 	if err != nil {
 		log.Warn("dial chromium failed", "err", err)
 		http.Error(w, "chromium's DevTools endpoint is not reachable; scry's log says why", http.StatusBadGateway)
 		return
 	}
-	out := p.outgoing(r)
-	out.Body, out.ContentLength = nil, 0
 	_ = backend.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := out.Write(backend); err != nil {
 		backend.Close()
