@@ -195,7 +195,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if p.cfg.Token != "" && !TokenMatches(p.cfg.Token, RequestToken(r)) {
+	if p.cfg.Token != "" && !noToken(r) && !TokenMatches(p.cfg.Token, RequestToken(r)) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scry"`)
 		p.refuse(w, r, "token", http.StatusUnauthorized, errors.New(
 			"missing or wrong CDP token: send Authorization: Bearer <token> or add ?token=<token> to the URL (CDP_TOKEN)"))
@@ -512,7 +512,9 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, e
 // token, which this client has just proved it knows, so a client that only
 // knows the HTTP URL can follow the WebSocket URL it is handed.
 func (p *Proxy) tokenQuery(r *http.Request) url.Values {
-	if p.cfg.Token == "" {
+	if p.cfg.Token == "" || noToken(r) {
+		// The door without the token never hands it out: it would
+		// open CDP_PORT to whoever can reach this one.
 		return nil
 	}
 	return url.Values{"token": {p.cfg.Token}}
