@@ -36,10 +36,6 @@ type Config struct {
 	NoVNCAllowedHosts []string
 	CDPToken          string
 	CDPMaxConns       int
-	// CDPNoAuthPort, if not 0, is a second agent door on 127.0.0.1 that
-	// does not ask for CDPToken (Selenium's debuggerAddress cannot send
-	// one).
-	CDPNoAuthPort int
 	VNCMaxViewers     int
 	HeaderTimeout     time.Duration
 	ChildUID          int
@@ -57,6 +53,11 @@ type Config struct {
 	// VNCHandshakeTimeout bounds the machine-paced steps of a viewer's
 	// RFB login, before the password prompt.
 	VNCHandshakeTimeout time.Duration
+
+	// CDPNoAuthPort, if not 0, is a second agent door on 127.0.0.1 that
+	// does not ask for CDPToken (Selenium's debuggerAddress cannot send
+	// one).
+	CDPNoAuthPort int
 }
 
 // Screen is the Xvfb geometry.
