@@ -412,6 +412,9 @@ func withoutToken(cmd, rawQuery, token string) string {
 type cachedAnswer struct {
 	header http.Header
 	body   []byte
+	// target is the browser target's escaped path parsed from body
+	// ("" if it names none), for the stable endpoint (stable.go).
+	target string
 }
 
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -463,7 +466,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if isVersion {
-			p.version.Store(&cachedAnswer{header: resp.Header.Clone(), body: body})
+			p.version.Store(newVersionAnswer(resp.Header.Clone(), body))
 		}
 		p.writeDiscovery(w, r, resp.Header, resp.StatusCode, body)
 		return

@@ -66,20 +66,28 @@ func (p *Proxy) browserTarget(ctx context.Context) (string, error) {
 		for _, h := range hopHeaders {
 			resp.Header.Del(h)
 		}
-		c = &cachedAnswer{header: resp.Header.Clone(), body: body}
+		c = newVersionAnswer(resp.Header.Clone(), body)
 		p.version.Store(c)
 	}
+	if c.target == "" {
+		return "", errors.New("chromium's /json/version names no browser WebSocket")
+	}
+	return c.target, nil
+}
+
+// newVersionAnswer caches a /json/version answer with its browser target
+// parsed once, not on every upgrade.
+func newVersionAnswer(h http.Header, body []byte) *cachedAnswer {
+	c := &cachedAnswer{header: h, body: body}
 	var v struct {
 		WS string `json:"webSocketDebuggerUrl"`
 	}
-	if err := json.Unmarshal(c.body, &v); err != nil {
-		return "", fmt.Errorf("decode chromium's /json/version: %w", err)
+	if json.Unmarshal(body, &v) == nil {
+		if u, err := url.Parse(v.WS); err == nil && strings.HasPrefix(u.EscapedPath(), browserPathPrefix+"/") {
+			c.target = u.EscapedPath()
+		}
 	}
-	u, err := url.Parse(v.WS)
-	if err != nil || !strings.HasPrefix(u.EscapedPath(), browserPathPrefix+"/") {
-		return "", errors.New("chromium's /json/version names no browser WebSocket")
-	}
-	return u.EscapedPath(), nil
+	return c
 }
 
 // retarget points out, the upgrade on its way to Chromium, at the current
@@ -91,6 +99,11 @@ func (p *Proxy) retarget(w http.ResponseWriter, r, out *http.Request, log *slog.
 		return true
 	}
 	target, err := p.browserTarget(r.Context())
+	if err != nil && id != "" {
+		// A browser id to pass through as asked: Chromium decides.
+		log.Warn("cannot find the current browser target; passing the upgrade through as asked", "err", err)
+		return true
+	}
 	if err != nil {
 		log.Warn("cannot find the current browser target", "err", err)
 		http.Error(w, "chromium's DevTools endpoint did not name its browser target; scry's log says why", http.StatusBadGateway)
