@@ -4,7 +4,7 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
 # Debian packages scry and its tests need.
-DEB_PACKAGES := chromium xvfb x11vnc novnc websockify socat tini fonts-liberation curl ca-certificates
+DEB_PACKAGES := chromium xvfb x11vnc novnc websockify socat tini fonts-liberation curl ca-certificates chromium-driver python3-selenium
 
 PROFILE_DIR ?= $(CURDIR)/.profile
 BIN := bin/scry

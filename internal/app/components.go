@@ -63,6 +63,12 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		BodyTimeout: cfg.HeaderTimeout,
 	})
 	s.cdpDoor = s.newDoor("cdp", cfg.CDPPort, s.proxy)
+	if cfg.CDPNoAuthPort != 0 {
+		// Selenium's door: the same bridge without the token, on
+		// loopback only (see cdpproxy.Proxy.NoToken).
+		s.cdpNoAuthDoor = s.newDoor("cdp-noauth", cfg.CDPNoAuthPort, s.proxy.NoToken())
+		s.cdpNoAuthDoor.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.CDPNoAuthPort))
+	}
 	s.novncDoor = s.newDoor("novnc", cfg.NoVNCPort, s.novnc)
 	return nil
 }

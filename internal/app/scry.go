@@ -53,6 +53,9 @@ type scry struct {
 	cookies   *cookies.Snapshotter // nil with SESSION_COOKIES=off
 	cdpDoor   *door.Server
 	novncDoor *door.Server
+	// cdpNoAuthDoor is CDP_NOAUTH_PORT's door (nil when unset): the
+	// agent door without the token, on loopback only, for Selenium.
+	cdpNoAuthDoor *door.Server
 
 	runCtx context.Context
 	group  *errgroup.Group
@@ -171,6 +174,13 @@ func (s *scry) startAll(ctx context.Context) error {
 	}
 	s.log.Info("agent door open", "addr", s.cdpDoor.Address(), "allowed_hosts", s.cfg.CDPAllowedHosts,
 		"allowed_origins", s.cfg.CDPAllowedOrigins, "token_required", s.cfg.CDPToken != "", "max_conns", s.cfg.CDPMaxConns)
+	if s.cdpNoAuthDoor != nil {
+		if err := s.start(ctx, "agent door without the token", s.cdpNoAuthDoor); err != nil {
+			return fmt.Errorf("open the agent door without the token (CDP_NOAUTH_PORT): %w", err)
+		}
+		s.log.Info("agent door without the token open: any process that can reach this loopback port drives the browser",
+			"addr", s.cdpNoAuthDoor.Address())
+	}
 	if err := s.await(ctx, x11vnc); err != nil {
 		return err
 	}
@@ -225,7 +235,7 @@ func (s *scry) shutdown() {
 // requests), then their handlers.
 func (s *scry) closeDoors(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, d := range []*door.Server{s.cdpDoor, s.novncDoor} {
+	for _, d := range []*door.Server{s.cdpDoor, s.novncDoor, s.cdpNoAuthDoor} {
 		if d != nil {
 			wg.Go(func() { d.Close(ctx) })
 		}

@@ -195,7 +195,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if p.cfg.Token != "" && !TokenMatches(p.cfg.Token, RequestToken(r)) {
+	if p.cfg.Token != "" && !noToken(r) && !TokenMatches(p.cfg.Token, RequestToken(r)) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scry"`)
 		p.refuse(w, r, "token", http.StatusUnauthorized, errors.New(
 			"missing or wrong CDP token: send Authorization: Bearer <token> or add ?token=<token> to the URL (CDP_TOKEN)"))
@@ -412,6 +412,9 @@ func withoutToken(cmd, rawQuery, token string) string {
 type cachedAnswer struct {
 	header http.Header
 	body   []byte
+	// target is the browser target's escaped path parsed from body
+	// ("" if it names none), for the stable endpoint (stable.go).
+	target string
 }
 
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -463,7 +466,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if isVersion {
-			p.version.Store(&cachedAnswer{header: resp.Header.Clone(), body: body})
+			p.version.Store(newVersionAnswer(resp.Header.Clone(), body))
 		}
 		p.writeDiscovery(w, r, resp.Header, resp.StatusCode, body)
 		return
@@ -512,7 +515,9 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, e
 // token, which this client has just proved it knows, so a client that only
 // knows the HTTP URL can follow the WebSocket URL it is handed.
 func (p *Proxy) tokenQuery(r *http.Request) url.Values {
-	if p.cfg.Token == "" {
+	if p.cfg.Token == "" || noToken(r) {
+		// The door without the token never hands it out: it would
+		// open CDP_PORT to whoever can reach this one.
 		return nil
 	}
 	return url.Values{"token": {p.cfg.Token}}
@@ -581,14 +586,17 @@ func copyHeader(dst, src http.Header) {
 func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	id := p.nextID.Add(1)
 	log := p.log.With("conn", id, "client", r.RemoteAddr, "path", p.logPath(r))
+	out := p.outgoing(r)
+	out.Body, out.ContentLength = nil, 0
+	if !p.retarget(w, r, out, log) {
+		return
+	}
 	backend, err := p.dialer.DialContext(r.Context(), "tcp", p.cfg.Backend)
 	if err != nil {
 		log.Warn("dial chromium failed", "err", err)
 		http.Error(w, "chromium's DevTools endpoint is not reachable; scry's log says why", http.StatusBadGateway)
 		return
 	}
-	out := p.outgoing(r)
-	out.Body, out.ContentLength = nil, 0
 	_ = backend.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := out.Write(backend); err != nil {
 		backend.Close()

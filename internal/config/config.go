@@ -54,6 +54,11 @@ type Config struct {
 	// VNCHandshakeTimeout bounds the machine-paced steps of a viewer's
 	// RFB login, before the password prompt.
 	VNCHandshakeTimeout time.Duration
+
+	// CDPNoAuthPort, if not 0, is a second agent door on 127.0.0.1 that
+	// does not ask for CDPToken (Selenium's debuggerAddress cannot send
+	// one).
+	CDPNoAuthPort int
 }
 
 // Screen is the Xvfb geometry.
@@ -90,6 +95,7 @@ var Vars = []Var{
 	{"CDP_TOKEN", "", "if set, every request on CDP_PORT must carry it: Authorization: Bearer TOKEN or ?token=TOKEN"},
 	{"CDP_TOKEN_FILE", "", "file holding the token (e.g. a mounted Kubernetes Secret); wins over CDP_TOKEN"},
 	{"CDP_MAX_CONNS", "128", "cap on concurrent CDP WebSocket connections (0: no cap)"},
+	{"CDP_NOAUTH_PORT", "", "if set, a second agent door on 127.0.0.1 only that does not ask for CDP_TOKEN (for Selenium's debuggerAddress)"},
 	{"VNC_MAX_VIEWERS", "16", "cap on concurrent noVNC viewers (0: no cap)"},
 	{"VNC_HANDSHAKE_TIMEOUT", "10s", "bound on a viewer's machine-paced RFB steps (version, security type); the password prompt gets 2 minutes"},
 	{"HEADER_TIMEOUT", "10s", "bound on reading a request's headers, and its body, on both doors (never applies to open WebSockets)"},
@@ -176,6 +182,9 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	c.CookieInterval = duration("SESSION_COOKIE_INTERVAL")
 	c.HeaderTimeout = duration("HEADER_TIMEOUT")
 	c.CDPMaxConns = id("CDP_MAX_CONNS")
+	if getenv("CDP_NOAUTH_PORT") != "" {
+		c.CDPNoAuthPort = port("CDP_NOAUTH_PORT")
+	}
 	c.VNCMaxViewers = id("VNC_MAX_VIEWERS")
 	c.VNCHandshakeTimeout = duration("VNC_HANDSHAKE_TIMEOUT")
 	c.CDPToken = get("CDP_TOKEN")
@@ -249,7 +258,7 @@ func (c *Config) validate() []error {
 	ports := []struct {
 		name string
 		n    int
-	}{{"CDP_PORT", c.CDPPort}, {"CDP_INTERNAL_PORT", c.CDPInternalPort}, {"NOVNC_PORT", c.NoVNCPort}, {"VNC_PORT", c.VNCPort}}
+	}{{"CDP_PORT", c.CDPPort}, {"CDP_INTERNAL_PORT", c.CDPInternalPort}, {"NOVNC_PORT", c.NoVNCPort}, {"VNC_PORT", c.VNCPort}, {"CDP_NOAUTH_PORT", c.CDPNoAuthPort}}
 	for i := range ports {
 		for j := i + 1; j < len(ports); j++ {
 			if ports[i].n != 0 && ports[i].n == ports[j].n {

@@ -24,8 +24,9 @@ type End struct {
 	Reader io.Reader
 	// Buf, if not nil, is the buffer for copying what is read from this
 	// side, and each write to the other side carries at most len(Buf)
-	// bytes. nil lets io.Copy choose, which between two *net.TCPConn is
-	// splice(2), the bytes never entering user space.
+	// bytes. nil copies with streamCopy: between two sockets on Linux,
+	// raw read(2)/write(2) through the netpoller (see copy_linux.go),
+	// else io.Copy.
 	Buf []byte
 }
 
@@ -125,7 +126,9 @@ func copyHalf(results chan<- copied, dir Dir, dst net.Conn, src End) {
 			// Hide r's WriteTo so that the copy uses Buf.
 			m, err = io.CopyBuffer(dst, readerOnly{r}, src.Buf)
 		} else {
-			m, err = io.Copy(dst, r) // splice(2) between TCP sockets
+			// Raw read/write between two sockets, so Go's sysmon is not
+			// woken per message (copy_linux.go); io.Copy otherwise.
+			m, err = streamCopy(dst, r)
 		}
 		n += m
 	}
