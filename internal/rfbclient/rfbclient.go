@@ -165,18 +165,35 @@ func (c *Client) withContext(ctx context.Context, f func() error) error {
 	return err
 }
 
+// handshake runs RFB's opening: version, security, client and server init.
 func (c *Client) handshake(cfg Config) error {
+	minor, err := c.negotiateVersion()
+	if err != nil {
+		return err
+	}
+	if err := c.chooseSecurity(cfg, minor); err != nil {
+		return err
+	}
+	if err := c.authenticate(cfg, minor); err != nil {
+		return err
+	}
+	return c.initialise(cfg)
+}
+
+// negotiateVersion reads the server's version and answers with the minor
+// version both speak (3, 7 or 8).
+func (c *Client) negotiateVersion() (int, error) {
 	var v [12]byte
 	if _, err := io.ReadFull(c.br, v[:]); err != nil {
-		return fmt.Errorf("read protocol version: %w", err)
+		return 0, fmt.Errorf("read protocol version: %w", err)
 	}
 	var major, minor int
 	if _, err := fmt.Sscanf(string(v[:]), "RFB %03d.%03d\n", &major, &minor); err != nil {
-		return fmt.Errorf("bad protocol version %q", v[:])
+		return 0, fmt.Errorf("bad protocol version %q", v[:])
 	}
 	c.Version = string(v[:11])
 	if major != 3 {
-		return fmt.Errorf("unsupported protocol version %q", c.Version)
+		return 0, fmt.Errorf("unsupported protocol version %q", c.Version)
 	}
 	switch {
 	case minor >= 8:
@@ -186,9 +203,15 @@ func (c *Client) handshake(cfg Config) error {
 		minor = 3
 	}
 	if _, err := fmt.Fprintf(c.conn, "RFB 003.%03d\n", minor); err != nil {
-		return fmt.Errorf("write protocol version: %w", err)
+		return 0, fmt.Errorf("write protocol version: %w", err)
 	}
+	return minor, nil
+}
 
+// chooseSecurity reads the security type (3.3: the server picks) or types
+// (3.7, 3.8: the client picks: None when it has no password, else VNC
+// authentication).
+func (c *Client) chooseSecurity(cfg Config, minor int) error {
 	if minor == 3 {
 		var t uint32
 		if err := binary.Read(c.br, binary.BigEndian, &t); err != nil {
@@ -199,36 +222,41 @@ func (c *Client) handshake(cfg Config) error {
 		}
 		c.SecurityTypes = []uint8{uint8(t)}
 		c.Security = uint8(t)
-	} else {
-		n, err := c.br.ReadByte()
-		if err != nil {
-			return fmt.Errorf("read security types: %w", err)
-		}
-		if n == 0 {
-			return &AuthError{Reason: c.readReason()}
-		}
-		c.SecurityTypes = make([]uint8, n)
-		if _, err := io.ReadFull(c.br, c.SecurityTypes); err != nil {
-			return fmt.Errorf("read security types: %w", err)
-		}
-		switch {
-		case cfg.Password == "" && slices.Contains(c.SecurityTypes, SecurityNone):
-			c.Security = SecurityNone
-		case slices.Contains(c.SecurityTypes, SecurityVNCAuth):
-			if cfg.Password == "" {
-				return ErrPasswordRequired
-			}
-			c.Security = SecurityVNCAuth
-		case slices.Contains(c.SecurityTypes, SecurityNone):
-			c.Security = SecurityNone
-		default:
-			return fmt.Errorf("no supported security type in %v", c.SecurityTypes)
-		}
-		if _, err := c.conn.Write([]byte{c.Security}); err != nil {
-			return fmt.Errorf("write security type: %w", err)
-		}
+		return nil
 	}
+	n, err := c.br.ReadByte()
+	if err != nil {
+		return fmt.Errorf("read security types: %w", err)
+	}
+	if n == 0 {
+		return &AuthError{Reason: c.readReason()}
+	}
+	c.SecurityTypes = make([]uint8, n)
+	if _, err := io.ReadFull(c.br, c.SecurityTypes); err != nil {
+		return fmt.Errorf("read security types: %w", err)
+	}
+	switch {
+	case cfg.Password == "" && slices.Contains(c.SecurityTypes, SecurityNone):
+		c.Security = SecurityNone
+	case slices.Contains(c.SecurityTypes, SecurityVNCAuth):
+		if cfg.Password == "" {
+			return ErrPasswordRequired
+		}
+		c.Security = SecurityVNCAuth
+	case slices.Contains(c.SecurityTypes, SecurityNone):
+		c.Security = SecurityNone
+	default:
+		return fmt.Errorf("no supported security type in %v", c.SecurityTypes)
+	}
+	if _, err := c.conn.Write([]byte{c.Security}); err != nil {
+		return fmt.Errorf("write security type: %w", err)
+	}
+	return nil
+}
 
+// authenticate answers VNC authentication's challenge and reads the
+// security result where the version sends one.
+func (c *Client) authenticate(cfg Config, minor int) error {
 	switch c.Security {
 	case SecurityNone:
 	case SecurityVNCAuth:
@@ -246,23 +274,28 @@ func (c *Client) handshake(cfg Config) error {
 	default:
 		return fmt.Errorf("unsupported security type %d", c.Security)
 	}
-
 	// RFB 3.8 sends SecurityResult for every type; 3.3 and 3.7 only after
 	// VNC authentication.
-	if minor == 8 || c.Security == SecurityVNCAuth {
-		var result uint32
-		if err := binary.Read(c.br, binary.BigEndian, &result); err != nil {
-			return fmt.Errorf("read security result: %w", err)
-		}
-		if result != 0 {
-			e := &AuthError{}
-			if minor == 8 {
-				e.Reason = c.readReason()
-			}
-			return e
-		}
+	if minor != 8 && c.Security != SecurityVNCAuth {
+		return nil
 	}
+	var result uint32
+	if err := binary.Read(c.br, binary.BigEndian, &result); err != nil {
+		return fmt.Errorf("read security result: %w", err)
+	}
+	if result != 0 {
+		e := &AuthError{}
+		if minor == 8 {
+			e.Reason = c.readReason()
+		}
+		return e
+	}
+	return nil
+}
 
+// initialise sends ClientInit and reads ServerInit: the screen's size,
+// pixel format and name.
+func (c *Client) initialise(cfg Config) error {
 	shared := byte(1)
 	if cfg.Exclusive {
 		shared = 0
