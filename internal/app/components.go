@@ -59,6 +59,7 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		MaxConns:  cfg.CDPMaxConns,
 		Health:    s.health(),
 		Metrics:   s.metrics.Handler(),
+		Routes:    s.handoffs.agentRoutes(),
 		// A request's body is bounded like its headers.
 		BodyTimeout: cfg.HeaderTimeout,
 	})
@@ -127,7 +128,10 @@ func (s *scry) newDoor(name string, port int, h http.Handler) *door.Server {
 func (s *scry) newDoorHandlers(vncServerPassword string) error {
 	cfg := s.cfg
 	var err error
+	s.handoffs = s.newHandoffs()
 	s.novnc, err = novnc.New(novnc.Config{
+		Routes:         s.handoffs.human.Routes(),
+		Admit:          s.handoffs.human.Viewer,
 		Password:       cfg.VNCPassword,
 		ServerPassword: vncServerPassword,
 		OnCutText:      func(text []byte) { s.clipboard.Paste(text) },
@@ -147,6 +151,7 @@ func (s *scry) newDoorHandlers(vncServerPassword string) error {
 		return err
 	}
 	s.metrics = s.newMetrics()
+	s.metrics.Register(s.handoffs.collectors()...)
 	return nil
 }
 

@@ -35,15 +35,16 @@ type scry struct {
 	getenv func(string) string
 
 	// Prepared before anything starts (prepare.go).
-	cred    *syscall.Credential
-	env     []string
-	runtime string // private temp dir: child HOME, VNC password file, X cookie
-	xauth   *display.Authority
-	lock    *profile.Lock
-	metrics *metrics.Metrics
-	proxy   *cdpproxy.Proxy // the agent door's handler
-	novnc   *novnc.Handler  // the human door's handler
-	bconn   *browserConn    // scry's own CDP connection
+	cred     *syscall.Credential
+	env      []string
+	runtime  string // private temp dir: child HOME, VNC password file, X cookie
+	xauth    *display.Authority
+	lock     *profile.Lock
+	metrics  *metrics.Metrics
+	proxy    *cdpproxy.Proxy // the agent door's handler
+	novnc    *novnc.Handler  // the human door's handler
+	handoffs *handoffs       // asking for a person (handoff.go)
+	bconn    *browserConn    // scry's own CDP connection
 
 	// The components, in start order (components.go).
 	xvfb      *display.Xvfb
@@ -243,6 +244,9 @@ func (s *scry) closeDoors(ctx context.Context) {
 	wg.Wait()
 	if s.proxy != nil {
 		s.proxy.Close()
+	}
+	if s.handoffs != nil {
+		s.handoffs.close()
 	}
 	if s.novnc != nil {
 		_ = s.novnc.Close()

@@ -78,6 +78,13 @@ type Config struct {
 	// nothing); Metrics serves /metrics behind the token. Both are
 	// answered by scry, never forwarded to Chromium.
 	Health, Metrics http.Handler
+	// Routes are scry's own endpoints on this door (the handoff API,
+	// /mcp), behind the Host, token and Origin checks, never forwarded to
+	// Chromium. A key ending in "/" matches that subtree, any other key
+	// its exact path. The handler reads its own body; BodyTimeout bounds
+	// it, and is lifted once the body is read, so an answer may take its
+	// time (a long-poll).
+	Routes map[string]http.Handler
 }
 
 // Observer receives events for metrics and access logs.
@@ -209,6 +216,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, "origin", http.StatusForbidden, err)
 		return
 	}
+	if h := p.route(r.URL.Path); h != nil {
+		if b, ok := r.Body.(*eofBody); ok {
+			b.onEOF = func() { _ = http.NewResponseController(w).SetReadDeadline(time.Time{}) }
+		}
+		h.ServeHTTP(w, r)
+		return
+	}
 	if isUpgrade(r) {
 		// Chromium accepts any key and any version; hold the handshake
 		// to RFC 6455 before it takes a slot or reaches Chromium.
@@ -265,16 +279,33 @@ func (p *Proxy) logPath(r *http.Request) string {
 	return r.URL.Path
 }
 
+// route returns the Routes handler for path, if any.
+func (p *Proxy) route(path string) http.Handler {
+	if h, ok := p.cfg.Routes[path]; ok {
+		return h
+	}
+	for k, h := range p.cfg.Routes {
+		if strings.HasSuffix(k, "/") && strings.HasPrefix(path, k) {
+			return h
+		}
+	}
+	return nil
+}
+
 // eofBody notes whether a request body was read to its end.
 type eofBody struct {
 	io.ReadCloser
-	eof bool
+	eof   bool
+	onEOF func() // if not nil, runs once at the end of the body
 }
 
 func (b *eofBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
+	if err == io.EOF && !b.eof {
 		b.eof = true
+		if b.onEOF != nil {
+			b.onEOF()
+		}
 	}
 	return n, err
 }

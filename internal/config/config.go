@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,12 @@ type Config struct {
 	// does not ask for CDPToken (Selenium's debuggerAddress cannot send
 	// one).
 	CDPNoAuthPort int
+
+	// Handoffs (internal/handoff): HANDOFF_BASE_URL, HANDOFF_WEBHOOK_URL,
+	// WATCH_SITES.
+	HandoffBaseURL    string
+	HandoffWebhookURL string
+	WatchSites        []string
 }
 
 // Screen is the Xvfb geometry.
@@ -111,6 +118,9 @@ var Vars = []Var{
 	{"KEEPALIVE", "30s/10s/3", "TCP keepalive on every door connection: idle before probing/interval/probes"},
 	{"LOG_FORMAT", "text", "text or json"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"HANDOFF_BASE_URL", "", "address people use to reach NOVNC_PORT (e.g. https://scry.example.com), for handoff links; empty: the agent's host with NOVNC_PORT"},
+	{"HANDOFF_WEBHOOK_URL", "", "if set, handoff events are POSTed there as JSON (Slack/Mattermost-compatible); it gets the links: a trusted endpoint only"},
+	{"WATCH_SITES", "", "comma-separated sites (eTLD+1, e.g. github.com) exported as scry_site_cookie_expiry_seconds{site}"},
 }
 
 // Default returns the default of variable name from Vars ("" for a name
@@ -239,6 +249,19 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	c.CDPAllowedHosts = splitList(get("CDP_ALLOWED_HOSTS"))
 	c.CDPAllowedOrigins = splitList(get("CDP_ALLOWED_ORIGINS"))
 	c.NoVNCAllowedHosts = splitList(get("NOVNC_ALLOWED_HOSTS"))
+
+	c.HandoffBaseURL = strings.TrimRight(get("HANDOFF_BASE_URL"), "/")
+	c.HandoffWebhookURL = get("HANDOFF_WEBHOOK_URL")
+	// The webhook's URL is itself a secret (Slack's are): never echoed.
+	if u, err := url.Parse(c.HandoffBaseURL); c.HandoffBaseURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+		errs = append(errs, fmt.Errorf("HANDOFF_BASE_URL=%q: want an absolute http or https URL without a query, such as https://scry.example.com", c.HandoffBaseURL))
+	}
+	if u, err := url.Parse(c.HandoffWebhookURL); c.HandoffWebhookURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		errs = append(errs, errors.New("HANDOFF_WEBHOOK_URL: want an absolute http or https URL"))
+	}
+	for _, s := range splitList(get("WATCH_SITES")) {
+		c.WatchSites = append(c.WatchSites, strings.ToLower(s))
+	}
 
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {

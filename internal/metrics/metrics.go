@@ -114,6 +114,9 @@ func New(version string, src Sources) *Metrics {
 	return m
 }
 
+// Register adds another package's collectors (the handoffs', say).
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -129,6 +129,14 @@ type Config struct {
 	// put it on the remote X clipboard; see package clipboard. It runs on
 	// the viewer's input path: keep it short.
 	OnCutText func(text []byte)
+	// Routes are more pages on this door (http.ServeMux patterns, e.g.
+	// "GET /h/{secret}"), behind the Host check: handoff links.
+	Routes map[string]http.Handler
+	// Admit, if not nil, may let a /websockify viewer in without the VNC
+	// password (a handoff's cookie): it returns true and a context whose
+	// end cuts that viewer. Such a viewer is offered security type None;
+	// scry still authenticates to x11vnc with ServerPassword.
+	Admit func(r *http.Request) (context.Context, bool)
 }
 
 // maxCutText is the largest paste handed to OnCutText.
@@ -212,6 +220,9 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /{$}", h.serveIndex)
 	h.mux.HandleFunc("GET /websockify", h.serveWebsockify)
 	h.mux.Handle("GET /", staticHandler(cfg.StaticDir))
+	for pattern, rh := range cfg.Routes {
+		h.mux.Handle(pattern, rh)
+	}
 	return h, nil
 }
 
@@ -436,6 +447,16 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	// an eviction ends ctx.
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
+	password := h.cfg.Password
+	if h.cfg.Admit != nil {
+		if admitted, ok := h.cfg.Admit(r); ok {
+			// Let in by a handoff: no password, and cut when it ends.
+			password = ""
+			stop := context.AfterFunc(admitted, cancel)
+			defer stop()
+			log = log.With("handoff", true)
+		}
+	}
 	viewer := websocket.NetConn(ctx, ws, websocket.MessageBinary)
 	src := sourceAddr(r.RemoteAddr)
 	l := &login{start: time.Now(), addr: src, end: cancel}
@@ -451,7 +472,7 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 	deadline := l.start.Add(h.cfg.HandshakeTimeout)
 	viewer.SetDeadline(deadline)
 	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
-		Password: h.cfg.Password,
+		Password: password,
 		CheckWait: func() (err error) {
 			if h.guesses == nil {
 				return nil
@@ -659,6 +680,9 @@ func (h *Handler) bridge(ctx context.Context, log *slog.Logger, viewer net.Conn,
 		st.reason = closeReason("vnc server", res.Err)
 	default:
 		st.reason = "server shutting down"
+		if h.ctx.Err() == nil {
+			st.reason = "cut by scry (its handoff ended)"
+		}
 	}
 	return st
 }
