@@ -32,10 +32,10 @@ type Human struct {
 // Routes are the patterns to mount on the human door's mux.
 func (h *Human) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
-		"GET /h/{secret}":     http.HandlerFunc(h.link),
-		"GET /handoff":        http.HandlerFunc(h.page),
-		"GET /handoff/state":  http.HandlerFunc(h.state),
-		"POST /handoff/done":  http.HandlerFunc(h.done),
+		"GET /h/{secret}":    http.HandlerFunc(h.link),
+		"GET /handoff":       http.HandlerFunc(h.page),
+		"GET /handoff/state": http.HandlerFunc(h.state),
+		"POST /handoff/done": http.HandlerFunc(h.done),
 	}
 }
 
