@@ -83,7 +83,7 @@ type Config struct {
 	// Chromium. A key ending in "/" matches that subtree, any other key
 	// its exact path. The handler reads its own body; BodyTimeout bounds
 	// it, and is lifted once the body is read, so an answer may take its
-	// time (a long-poll).
+	// time (a long-poll). The longest matching key wins.
 	Routes map[string]http.Handler
 }
 
@@ -284,12 +284,14 @@ func (p *Proxy) route(path string) http.Handler {
 	if h, ok := p.cfg.Routes[path]; ok {
 		return h
 	}
+	var best string
+	var found http.Handler
 	for k, h := range p.cfg.Routes {
-		if strings.HasSuffix(k, "/") && strings.HasPrefix(path, k) {
-			return h
+		if strings.HasSuffix(k, "/") && strings.HasPrefix(path, k) && len(k) > len(best) {
+			best, found = k, h
 		}
 	}
-	return nil
+	return found
 }
 
 // eofBody notes whether a request body was read to its end.

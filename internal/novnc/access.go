@@ -79,7 +79,7 @@ func (w *respWriter) status() int {
 // logAccess writes the request's debug access record: never the query
 // (noVNC's vnc.html takes ?password=) nor any header but X-Forwarded-For.
 func logAccess(log *slog.Logger, r *http.Request, w *respWriter, start time.Time) {
-	attrs := []any{"client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+	attrs := []any{"client", r.RemoteAddr, "method", r.Method, "path", logPath(r.URL.Path),
 		"status", w.status(), "duration", time.Since(start).Round(time.Microsecond), "bytes", w.bytes}
 	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
 		attrs = append(attrs, "forwarded_for", fwd)

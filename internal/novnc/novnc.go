@@ -264,12 +264,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if h.cfg.CheckHost != nil {
 		if err := h.cfg.CheckHost(r.Host); err != nil {
-			h.refused(h.log, slog.LevelWarn, "host", "refused", "reason", "host", "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			h.refused(h.log, slog.LevelWarn, "host", "refused", "reason", "host", "client", r.RemoteAddr, "path", logPath(r.URL.Path), "err", err)
 			http.Error(rw, err.Error(), http.StatusForbidden)
 			return
 		}
 	}
 	h.mux.ServeHTTP(rw, r)
+}
+
+// logPath is a request's path for the log: a handoff link's secret
+// (/h/<secret>) is blanked.
+func logPath(p string) string {
+	if i := strings.Index(p, "/h/"); i >= 0 && i+3 < len(p) {
+		return p[:i+3] + "REDACTED"
+	}
+	return p
 }
 
 // refused reports a refusal to Config.OnRefused.
