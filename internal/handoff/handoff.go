@@ -338,7 +338,8 @@ func (r *Registry) Get(id string) (View, error) {
 }
 
 // Wait returns a handoff's view once its state changes, d passes or ctx
-// ends, whichever comes first.
+// ends, whichever comes first; at once if it has ended (it changes no
+// more).
 func (r *Registry) Wait(ctx context.Context, id string, d time.Duration) (View, error) {
 	r.mu.Lock()
 	e, ok := r.byID[id]
@@ -346,9 +347,9 @@ func (r *Registry) Wait(ctx context.Context, id string, d time.Duration) (View, 
 		r.mu.Unlock()
 		return View{}, &Error{Code: http.StatusNotFound, Msg: Gone}
 	}
-	ch := e.changed
+	ch, open := e.changed, e.v.State.Open()
 	r.mu.Unlock()
-	if d > 0 {
+	if d > 0 && open {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {

@@ -275,8 +275,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // logPath is a request's path for the log: a handoff link's secret
 // (/h/<secret>) is blanked.
 func logPath(p string) string {
-	if i := strings.Index(p, "/h/"); i >= 0 && i+3 < len(p) {
-		return p[:i+3] + "REDACTED"
+	if strings.HasPrefix(p, "/h/") && len(p) > 3 {
+		return "/h/REDACTED"
 	}
 	return p
 }
