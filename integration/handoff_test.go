@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/remote"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -188,15 +187,12 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 	// The agent is on the site's page, which another tab then covers.
 	ctx, cancel := attachWithToken(t, s, token)
 	defer cancel()
-	if err := chromedp.Run(ctx, chromedp.Navigate(site.URL)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL)); err != nil {
 		t.Fatal(err)
 	}
 	target := chromedp.FromContext(ctx).Target.TargetID
-	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(c context.Context) error {
-		_, err := cdp.Call[cdp.Empty](c, chromedp.FromContext(ctx).Browser, "Target.createTarget", map[string]any{"url": "about:blank"})
-		return err
-	})); err != nil {
-		t.Fatal(err)
+	if code, body := agentCall(t, s, token, http.MethodPut, "/json/new?about:blank", ""); code != http.StatusOK {
+		t.Fatalf("open a covering tab: %d %s", code, body)
 	}
 	visible := func() string {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.visibilityState`))
@@ -225,14 +221,13 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 	// without asking for the VNC password.
 	hctx, hcancel := context.WithTimeout(humanBrowser(t), 120*time.Second)
 	defer hcancel()
-	var shown string
-	if err := chromedp.Run(hctx,
+	if err := chromedp.Do(hctx,
 		chromedp.Navigate(h.URL),
 		chromedp.Poll[chromedp.Void](`document.body.dataset.state === 'connected'`, chromedp.WithPollingTimeout(60*time.Second)),
-		chromedp.Text("#reason", &shown, chromedp.ByQuery),
 	); err != nil {
 		t.Fatalf("the handoff page did not connect: %v", err)
 	}
+	shown := must(chromedp.Run(hctx, chromedp.Text(chromedp.ID("reason"))))(t)
 	if shown != reason {
 		t.Errorf("the banner shows %q, want %q", shown, reason)
 	}
@@ -260,7 +255,7 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 		return err
 	})
 	const text = "typed through the handoff 42"
-	if err := chromedp.Run(hctx, chromedp.MouseClickXY(at[0], at[1])); err != nil {
+	if err := chromedp.Do(hctx, chromedp.MouseClickXY(at[0], at[1])); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the field focused by the person's click", func() error {
@@ -270,7 +265,7 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 		}
 		return err
 	})
-	if err := chromedp.Run(hctx, chromedp.KeyEvent(text)); err != nil {
+	if err := chromedp.Do(hctx, chromedp.KeyEvent(text)); err != nil {
 		t.Fatal(err)
 	}
 	waitValue(t, ctx, "i", text)
@@ -288,14 +283,13 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 	}()
 	// (Should the poll arrive after Done, it returns at once: an ended
 	// handoff changes no more.)
-	var endText string
-	if err := chromedp.Run(hctx,
-		chromedp.Click("#done", chromedp.ByQuery),
+	if err := chromedp.Do(hctx,
+		chromedp.Click(chromedp.ID("done")),
 		chromedp.Poll[chromedp.Void](`document.body.dataset.state === 'done'`, chromedp.WithPollingTimeout(30*time.Second)),
-		chromedp.Text("#endtext", &endText, chromedp.ByQuery),
 	); err != nil {
 		t.Fatalf("Done: %v", err)
 	}
+	endText := must(chromedp.Run(hctx, chromedp.Text(chromedp.ID("endtext"))))(t)
 	if !strings.Contains(endText, "Thank you") {
 		t.Errorf("after Done the page says %q", endText)
 	}
@@ -404,7 +398,7 @@ func TestHandoffEndingCutsTheViewer(t *testing.T) {
 
 	connect := func(h handoffView) {
 		t.Helper()
-		if err := chromedp.Run(hctx,
+		if err := chromedp.Do(hctx,
 			chromedp.Navigate(h.URL),
 			chromedp.Poll[chromedp.Void](`document.body.dataset.state === 'connected'`, chromedp.WithPollingTimeout(60*time.Second)),
 		); err != nil {
@@ -413,13 +407,12 @@ func TestHandoffEndingCutsTheViewer(t *testing.T) {
 	}
 	ended := func(state, says string) {
 		t.Helper()
-		var text string
-		if err := chromedp.Run(hctx,
+		if err := chromedp.Do(hctx,
 			chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.body.dataset.state === %q`, state), chromedp.WithPollingTimeout(60*time.Second)),
-			chromedp.Text("#endtext", &text, chromedp.ByQuery),
 		); err != nil {
 			t.Fatalf("the page never showed %s: %v", state, err)
 		}
+		text := must(chromedp.Run(hctx, chromedp.Text(chromedp.ID("endtext"))))(t)
 		if !strings.Contains(text, says) {
 			t.Errorf("the page says %q, want %q in it", text, says)
 		}
