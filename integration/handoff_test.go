@@ -168,6 +168,19 @@ func handoffSite(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// waitPageState waits until the handoff page says it is in state
+// (connected, done, cancelled, expired).
+func waitPageState(t *testing.T, hctx context.Context, state string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "the handoff page "+state, func() error {
+		got, err := chromedp.Run(hctx, chromedp.Evaluate[string](`document.body.dataset.state || document.getElementById('status').textContent`))
+		if err == nil && got != state {
+			err = fmt.Errorf("page state %q", got)
+		}
+		return err
+	})
+}
+
 // TestHandoffPersonTakesOver: an agent asks for a person over HTTP with its
 // token; the person opens the link in a real browser, sees the reason
 // with no password prompt, types into the agent's page through the view
@@ -221,12 +234,10 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 	// without asking for the VNC password.
 	hctx, hcancel := context.WithTimeout(humanBrowser(t), 120*time.Second)
 	defer hcancel()
-	if err := chromedp.Do(hctx,
-		chromedp.Navigate(h.URL),
-		chromedp.Poll[chromedp.Void](`document.body.dataset.state === 'connected'`, chromedp.WithPollingTimeout(60*time.Second)),
-	); err != nil {
-		t.Fatalf("the handoff page did not connect: %v", err)
+	if err := chromedp.Do(hctx, chromedp.Navigate(h.URL)); err != nil {
+		t.Fatal(err)
 	}
+	waitPageState(t, hctx, "connected")
 	shown := must(chromedp.Run(hctx, chromedp.Text(chromedp.ID("reason"))))(t)
 	if shown != reason {
 		t.Errorf("the banner shows %q, want %q", shown, reason)
@@ -283,12 +294,10 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 	}()
 	// (Should the poll arrive after Done, it returns at once: an ended
 	// handoff changes no more.)
-	if err := chromedp.Do(hctx,
-		chromedp.Click(chromedp.ID("done")),
-		chromedp.Poll[chromedp.Void](`document.body.dataset.state === 'done'`, chromedp.WithPollingTimeout(30*time.Second)),
-	); err != nil {
+	if err := chromedp.Do(hctx, chromedp.Click(chromedp.ID("done"))); err != nil {
 		t.Fatalf("Done: %v", err)
 	}
+	waitPageState(t, hctx, "done")
 	endText := must(chromedp.Run(hctx, chromedp.Text(chromedp.ID("endtext"))))(t)
 	if !strings.Contains(endText, "Thank you") {
 		t.Errorf("after Done the page says %q", endText)
@@ -398,20 +407,14 @@ func TestHandoffEndingCutsTheViewer(t *testing.T) {
 
 	connect := func(h handoffView) {
 		t.Helper()
-		if err := chromedp.Do(hctx,
-			chromedp.Navigate(h.URL),
-			chromedp.Poll[chromedp.Void](`document.body.dataset.state === 'connected'`, chromedp.WithPollingTimeout(60*time.Second)),
-		); err != nil {
-			t.Fatalf("the handoff page did not connect: %v", err)
+		if err := chromedp.Do(hctx, chromedp.Navigate(h.URL)); err != nil {
+			t.Fatal(err)
 		}
+		waitPageState(t, hctx, "connected")
 	}
 	ended := func(state, says string) {
 		t.Helper()
-		if err := chromedp.Do(hctx,
-			chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.body.dataset.state === %q`, state), chromedp.WithPollingTimeout(60*time.Second)),
-		); err != nil {
-			t.Fatalf("the page never showed %s: %v", state, err)
-		}
+		waitPageState(t, hctx, state)
 		text := must(chromedp.Run(hctx, chromedp.Text(chromedp.ID("endtext"))))(t)
 		if !strings.Contains(text, says) {
 			t.Errorf("the page says %q, want %q in it", text, says)
