@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 //go:embed page.html
@@ -14,6 +15,9 @@ var pageHTML []byte
 
 // cookiePrefix names the cookie of one handoff: scry_h_<id>.
 const cookiePrefix = "scry_h_"
+
+// cookieGrace keeps a handoff's cookie this long past its expiry.
+const cookieGrace = 10 * time.Minute
 
 // Human serves the person's side on NOVNC_PORT:
 //
@@ -88,7 +92,9 @@ func (h *Human) link(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{
 			Name: cookieName(v.ID), Value: cookie, Path: "/",
 			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r),
-			Expires: v.ExpiresAt,
+			// Past the handoff's end, so that its page can still learn
+			// how it ended; the registry refuses it once it has.
+			Expires: v.ExpiresAt.Add(cookieGrace),
 		})
 	}
 	// Relative, so that a path prefix in front of the door is kept.
