@@ -140,6 +140,8 @@ type Registry struct {
 	closed   bool
 
 	outcomes *prometheus.CounterVec
+
+	testWaiting func() // tests: a Wait has taken its snapshot
 }
 
 type entry struct {
@@ -349,6 +351,9 @@ func (r *Registry) Wait(ctx context.Context, id string, d time.Duration) (View, 
 	}
 	ch, open := e.changed, e.v.State.Open()
 	r.mu.Unlock()
+	if r.testWaiting != nil {
+		r.testWaiting()
+	}
 	if d > 0 && open {
 		t := time.NewTimer(d)
 		defer t.Stop()
