@@ -11,8 +11,8 @@ import (
 
 // TestRoutesBehindTheDoorsChecks: scry's own endpoints (the handoff API,
 // /mcp) get the Host, token and Origin checks, the longest prefix wins,
-// and once a handler has read its body the body's deadline no longer
-// applies (a long-poll may take its time).
+// and an answer that outlives BodyTimeout once the body is read (an MCP
+// wait_for_human) is not cut.
 func TestRoutesBehindTheDoorsChecks(t *testing.T) {
 	const token = "0123456789abcdef0123"
 	named := func(name string) http.Handler {
