@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/remote"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -84,7 +85,7 @@ func getHandoff(t *testing.T, s *Scry, token, id, query string) handoffView {
 
 // attachWithToken is attach through a door that wants CDP_TOKEN: the
 // browser's WebSocket URL from /json/version carries it.
-func attachWithToken(t *testing.T, s *Scry, token string) (context.Context, context.CancelFunc) {
+func attachWithToken(t *testing.T, s *Scry, token string, opts ...chromedp.ContextOption) (context.Context, context.CancelFunc) {
 	t.Helper()
 	var v struct {
 		WS string `json:"webSocketDebuggerUrl"`
@@ -95,7 +96,7 @@ func attachWithToken(t *testing.T, s *Scry, token string) (context.Context, cont
 		t.Fatal(err)
 	}
 	actx, acancel := remote.NewAllocator(context.Background(), v.WS, remote.NoModifyURL)
-	bctx, bcancel := chromedp.NewContext(actx)
+	bctx, bcancel := chromedp.NewContext(actx, opts...)
 	bctx, tcancel := context.WithTimeout(bctx, 120*time.Second)
 	return bctx, func() { tcancel(); bcancel(); acancel() }
 }
@@ -198,15 +199,27 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 	site := handoffSite(t)
 
 	// The agent is on the site's page, which another tab then covers.
-	ctx, cancel := attachWithToken(t, s, token)
+	// Both are opened with /json/new, so they share a window (a tab
+	// alone in its own window would stay visible whatever is in front).
+	newTab := func(u string) pageTarget {
+		code, body := agentCall(t, s, token, http.MethodPut, "/json/new?"+url.QueryEscape(u), "")
+		var p pageTarget
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &p) != nil {
+			t.Fatalf("open %s: %d %s", u, code, body)
+		}
+		return p
+	}
+	agentTab := newTab(site.URL)
+	ctx, cancel := attachWithToken(t, s, token, chromedp.WithTargetID(target.ID(agentTab.ID)))
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(site.URL)); err != nil {
-		t.Fatal(err)
-	}
-	target := chromedp.FromContext(ctx).Target.TargetID
-	if code, body := agentCall(t, s, token, http.MethodPut, "/json/new?about:blank", ""); code != http.StatusOK {
-		t.Fatalf("open a covering tab: %d %s", code, body)
-	}
+	target := agentTab.ID
+	waitFor(t, 20*time.Second, "the site loaded in the agent's tab", func() error {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.getElementById('i')`))
+		if err == nil && !ok {
+			err = fmt.Errorf("no field yet")
+		}
+		return err
+	})
 	visible := func() string {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.visibilityState`))
 		if err != nil {
@@ -214,7 +227,11 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 		}
 		return v
 	}
-	waitFor(t, 20*time.Second, "the agent's tab hidden behind a new one", func() error {
+	cover := newTab("about:blank")
+	if code, body := agentCall(t, s, token, http.MethodGet, "/json/activate/"+cover.ID, ""); code != http.StatusOK {
+		t.Fatalf("activate the covering tab: %d %s", code, body)
+	}
+	waitFor(t, 20*time.Second, "the agent's tab hidden behind the cover", func() error {
 		if v := visible(); v != "hidden" {
 			return fmt.Errorf("visibilityState %s", v)
 		}
@@ -558,7 +575,7 @@ func TestMCPDoor(t *testing.T) {
 	token := newToken(t)
 	hook := newWebhookSink(t)
 	s := Start(t, Options{Env: map[string]string{"CDP_TOKEN": token, "HANDOFF_WEBHOOK_URL": hook.URL,
-		"HANDOFF_BASE_URL": "https://scry.example.com/people/"}})
+		"HANDOFF_BASE_URL": "https://scry.example.com/people/", "LOG_LEVEL": "debug"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -651,4 +668,7 @@ func TestMCPDoor(t *testing.T) {
 		}
 		return nil
 	})
+	if log := s.Log(); strings.Contains(log, u.Path[strings.LastIndex(u.Path, "/")+1:]) || strings.Contains(log, token) {
+		t.Errorf("the link's secret or the token is in the log")
+	}
 }
