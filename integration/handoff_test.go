@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/remote"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/dataplanelabs/scry/internal/rfbclient"
 )
 
 // handoffView is the API's handoff object.
@@ -450,6 +452,21 @@ func TestHandoffEndingCutsTheViewer(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		h := createHandoff(t, s, token, `{"reason": "cancel me"}`)
 		connect(h)
+		// Without the cookie, the handoff's id lets nobody in: the VNC
+		// password is still asked for.
+		vctx, vcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer vcancel()
+		wsURL := fmt.Sprintf("ws://127.0.0.1:%d/websockify?handoff=%s", s.NoVNCPort, h.ID)
+		if v, err := rfbclient.DialWebSocket(vctx, wsURL, rfbclient.Config{}); err == nil {
+			v.Close()
+			t.Errorf("a viewer with the handoff's id but not its cookie got in without the password")
+		}
+		// A password viewer beside the handoff's is not cut with it.
+		pwViewer, err := viewer(vctx, s, "pw123456")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pwViewer.Close()
 		before := cuts()
 		code, body := agentCall(t, s, token, http.MethodDelete, "/scry/v1/handoffs/"+h.ID, "")
 		if code != http.StatusOK || !strings.Contains(body, `"cancelled"`) {
@@ -462,6 +479,12 @@ func TestHandoffEndingCutsTheViewer(t *testing.T) {
 			}
 			return nil
 		})
+		if err := pwViewer.RequestFull(); err != nil {
+			t.Fatalf("the password viewer: %v", err)
+		}
+		if _, err := pwViewer.ReadUpdate(vctx); err != nil {
+			t.Errorf("the password viewer was cut with the handoff: %v", err)
+		}
 		if code, _ := openLinkPlain(t, h.URL); code != http.StatusGone {
 			t.Errorf("a cancelled handoff's link: %d, want 410", code)
 		}
