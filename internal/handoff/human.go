@@ -140,10 +140,11 @@ func (h *Human) state(w http.ResponseWriter, r *http.Request) {
 func (h *Human) done(w http.ResponseWriter, r *http.Request) {
 	headers(w.Header())
 	// SameSite=Strict keeps other sites' forms from carrying the cookie;
-	// an Origin, when sent, must be this door's own too.
+	// an Origin, when sent, must be this door's own too (as the browser
+	// or, behind a proxy, X-Forwarded-Host names it).
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		if err != nil || !strings.EqualFold(u.Host, r.Host) && !strings.EqualFold(u.Host, r.Header.Get("X-Forwarded-Host")) {
 			WriteError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
