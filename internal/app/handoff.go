@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +11,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/cookies"
 	"github.com/dataplanelabs/scry/internal/handoff"
 	"github.com/dataplanelabs/scry/internal/mcpdoor"
+	"github.com/dataplanelabs/scry/internal/profile"
 	"github.com/dataplanelabs/scry/internal/sessions"
 	"github.com/dataplanelabs/scry/internal/webhook"
 )
@@ -46,7 +46,17 @@ func (s *scry) newHandoffs() *handoffs {
 	h.api = &handoff.API{Registry: h.reg, BaseURL: cfg.HandoffBaseURL, HumanPort: cfg.NoVNCPort}
 
 	// Login status from the snapshots; without them, from the browser.
-	src := sessions.FileSource(filepath.Join(cfg.ProfileDir, cookies.FileName))
+	// Read as the cookie store writes it: through profile.Dir, no links
+	// followed.
+	src := sessions.FileSource(func() ([]byte, error) {
+		uid, gid := s.childIDs()
+		pd, err := profile.OpenDir(cfg.ProfileDir, uid, gid)
+		if err != nil {
+			return nil, err
+		}
+		defer pd.Close()
+		return pd.ReadFile(cookies.FileName, 64<<20)
+	})
 	if !cfg.SessionCookies {
 		src = func(ctx context.Context) (sessions.Snapshot, error) {
 			var snap sessions.Snapshot

@@ -16,7 +16,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -44,12 +43,12 @@ type Snapshot struct {
 // Source returns the latest cookies.
 type Source func(ctx context.Context) (Snapshot, error)
 
-// FileSource reads scry's snapshot file (PROFILE_DIR/.scry/cookies.json);
-// none yet is an empty snapshot.
-func FileSource(path string) Source {
+// FileSource reads scry's snapshot file (PROFILE_DIR/.scry/cookies.json)
+// with read; none yet (fs.ErrNotExist) is an empty snapshot.
+func FileSource(read func() ([]byte, error)) Source {
 	return func(context.Context) (Snapshot, error) {
 		var s Snapshot
-		b, err := os.ReadFile(path)
+		b, err := read()
 		if errors.Is(err, fs.ErrNotExist) {
 			return s, nil
 		}

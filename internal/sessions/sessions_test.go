@@ -53,7 +53,7 @@ func TestSummarize(t *testing.T) {
 func TestReporterFromSnapshotFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cookies.json")
-	r := &Reporter{Source: FileSource(path), Watch: []string{"github.com", "example.org"}}
+	r := &Reporter{Source: FileSource(func() ([]byte, error) { return os.ReadFile(path) }), Watch: []string{"github.com", "example.org"}}
 	st, err := r.Status(context.Background())
 	if err != nil || len(st.Sites) != 0 || st.SnapshotAt != nil {
 		t.Fatalf("no snapshot yet: %+v %v", st, err)
