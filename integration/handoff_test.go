@@ -420,7 +420,17 @@ func TestHandoffPersonTakesOver(t *testing.T) {
 // says why.
 func TestHandoffEndingCutsTheViewer(t *testing.T) {
 	token := newToken(t)
-	s := Start(t, Options{Env: map[string]string{"CDP_TOKEN": token, "VNC_PASSWORD": "pw123456"}})
+	hook := newWebhookSink(t)
+	s := Start(t, Options{Env: map[string]string{"CDP_TOKEN": token, "VNC_PASSWORD": "pw123456", "HANDOFF_WEBHOOK_URL": hook.URL}})
+	hooked := func(event, id string) {
+		t.Helper()
+		waitFor(t, 30*time.Second, "the webhook's "+event, func() error {
+			if b, _ := hook.event(event, id); b == nil {
+				return fmt.Errorf("none yet")
+			}
+			return nil
+		})
+	}
 	hctx, hcancel := context.WithTimeout(humanBrowser(t), 120*time.Second)
 	defer hcancel()
 
@@ -491,6 +501,7 @@ func TestHandoffEndingCutsTheViewer(t *testing.T) {
 		if code, body := agentCall(t, s, token, http.MethodDelete, "/scry/v1/handoffs/"+h.ID, ""); code != http.StatusConflict {
 			t.Errorf("DELETE twice: %d %s, want 409", code, body)
 		}
+		hooked("handoff.cancelled", h.ID)
 	})
 	t.Run("expiry", func(t *testing.T) {
 		h := createHandoff(t, s, token, `{"reason": "expire me", "timeoutSeconds": 10}`)
@@ -500,6 +511,7 @@ func TestHandoffEndingCutsTheViewer(t *testing.T) {
 		if got := getHandoff(t, s, token, h.ID, ""); got.State != "expired" {
 			t.Errorf("state %s, want expired", got.State)
 		}
+		hooked("handoff.expired", h.ID)
 		waitFor(t, 10*time.Second, "the viewer cut in the log", func() error {
 			if cuts() == before {
 				return fmt.Errorf("no cut yet")
