@@ -422,8 +422,7 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.wg.Done()
-	client := r.RemoteAddr
-	log := h.log.With("client", client)
+	log := h.log.With("client", r.RemoteAddr)
 	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
 		log = log.With("forwarded_for", fwd)
 	}
@@ -434,21 +433,8 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 		h.refuseFull(w, log)
 		return
 	}
-
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		// noVNC may ask for "binary"; a client asking for nothing gets
-		// binary frames anyway.
-		Subprotocols: []string{"binary"},
-		// RFB raw pixels: compressing them costs CPU for little gain.
-		CompressionMode: websocket.CompressionDisabled,
-		// OriginPatterns empty: only pages from this host may connect.
-	})
-	if err != nil {
-		reason := "upgrade"
-		if rw, ok := w.(*respWriter); ok && rw.code == http.StatusForbidden {
-			reason = "origin"
-		}
-		h.refused(log, slog.LevelInfo, reason, "viewer refused: websocket handshake failed", "reason", reason, "err", err)
+	ws, ok := h.acceptViewer(w, r, log)
+	if !ok {
 		return
 	}
 
@@ -466,121 +452,171 @@ func (h *Handler) serveWebsockify(w http.ResponseWriter, r *http.Request) {
 			log = log.With("handoff", true)
 		}
 	}
-	viewer := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	src := sourceAddr(r.RemoteAddr)
-	l := &login{start: time.Now(), addr: src, end: cancel}
-	if old := h.logins.add(l, h.maxLogins()); old != nil {
+	v := &viewerLogin{
+		h: h, ctx: ctx, viewer: websocket.NetConn(ctx, ws, websocket.MessageBinary), src: sourceAddr(r.RemoteAddr),
+	}
+	v.l = &login{start: time.Now(), addr: v.src, end: cancel}
+	if old := h.logins.add(v.l, h.maxLogins()); old != nil {
 		old.end()
 	}
-
-	// The viewer authenticates to scry, and only then does scry connect
-	// and authenticate to x11vnc, whose password only scry knows.
-	var vnc *net.TCPConn
-	var guess *guess // the password check under way, if guesses are bounded
-	defer func() { guess.abandon() }()
-	deadline := l.start.Add(h.cfg.HandshakeTimeout)
-	viewer.SetDeadline(deadline)
-	err = rfbauth.Serve(viewer, rfbauth.ServerConfig{
-		Password: password,
-		CheckWait: func() (err error) {
-			if h.guesses == nil {
-				return nil
-			}
-			// Its turn must come while its connection may still answer.
-			wctx, stop := context.WithDeadline(ctx, deadline)
-			defer stop()
-			guess, err = h.guesses.check(wctx, src)
-			if err != nil && ctx.Err() != nil {
-				return errLoginCut // the viewer is told this, not ctx's error
-			}
-			return err
-		},
-		FailWait: func() {
-			if guess != nil {
-				guess.wrong(ctx)
-			}
-		},
-		AwaitPassword: func() {
-			h.logins.awaitPassword(l)
-			deadline = time.Now().Add(h.cfg.PasswordTimeout)
-			viewer.SetDeadline(deadline)
-		},
-		Ready: func() (err error) {
-			if guess != nil {
-				guess.right()
-			}
-			// The password is right: from here on the login cannot be
-			// evicted (unless it was just now).
-			if h.logins.remove(l) {
-				return errEvicted
-			}
-			if !h.open.acquire(int64(h.cfg.MaxViewers)) {
-				return errTooManyViewers
-			}
-			if vnc, err = h.dialVNC(ctx); err != nil {
-				h.open.release()
-				return err
-			}
-			// Only the SecurityResult is left to send.
-			deadline = time.Now().Add(h.cfg.HandshakeTimeout)
-			viewer.SetDeadline(deadline)
-			return nil
-		},
-	})
-	evicted := h.logins.remove(l) // (a no-op once Ready took it off)
-	if err != nil && vnc != nil { // authenticated, but the viewer left before hearing so
-		vnc.Close()
+	defer func() { v.guess.abandon() }()
+	err := v.run(password)
+	evicted := h.logins.remove(v.l) // (a no-op once Ready took it off)
+	if err != nil && v.vnc != nil { // authenticated, but the viewer left before hearing so
+		v.vnc.Close()
 		h.open.release()
 	}
 	if err != nil {
-		stage := l.stage()
-		var re *rfbauth.ReadyError
-		switch {
-		case errors.Is(err, rfbauth.ErrWrongPassword):
-			h.refused(log, slog.LevelWarn, "password", "viewer refused: wrong VNC password")
-		case errors.Is(err, errThrottled):
-			h.refused(log, slog.LevelWarn, "throttled", "viewer refused: too many wrong VNC passwords from its address; "+
-				"its next try was due after its password timeout", "source", src)
-		case errors.Is(err, errTooManyViewers):
-			h.refused(log, slog.LevelWarn, "limit", "viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
-			ws.Close(websocket.StatusTryAgainLater, "too many viewers; close another viewer and retry")
-			return
-		case evicted:
-			h.refused(log, slog.LevelInfo, "evicted", "viewer cut: too many logins in progress, it made room for a newer one",
-				"stage", stage, "after", time.Since(l.start).Round(time.Millisecond), "max_logins", h.maxLogins())
-		case h.ctx.Err() != nil:
-			log.Info("viewer cut during the RFB handshake: scry is shutting down", "stage", stage)
-		case errors.As(err, &re):
-			log.Error("viewer refused: cannot reach x11vnc", "vnc_addr", h.cfg.VNCAddr, "err", re.Err)
-			ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
-			return
-		case !time.Now().Before(deadline):
-			timeout := h.cfg.HandshakeTimeout
-			if l.password {
-				timeout = h.cfg.PasswordTimeout
-			}
-			h.refused(log, slog.LevelInfo, "handshake", "viewer cut: RFB handshake timed out", "stage", stage, "timeout", timeout)
-		case viewerLeft(err):
-			log.Info("viewer left during the RFB handshake", "stage", stage)
-		default:
-			h.refused(log, slog.LevelInfo, "handshake", "viewer refused: RFB handshake failed", "stage", stage, "err", err)
-		}
-		// RFB has said why, where it could; a polite WebSocket close would
-		// wait up to 5 s for a reply a broken or hostile client never sends.
-		ws.CloseNow()
+		h.loginFailed(log, ws, v, err, evicted)
 		return
 	}
-	viewer.SetDeadline(time.Time{})
+	v.viewer.SetDeadline(time.Time{})
 	defer h.open.release()
 
 	h.total.Add(1)
 	start := time.Now()
 	log.Info("viewer connected", "viewers", h.Viewers())
-	st := h.bridge(ctx, log, viewer, vnc)
+	st := h.bridge(ctx, log, v.viewer, v.vnc)
 	dur := time.Since(start)
 	log.Info("viewer disconnected", "viewers", h.Viewers()-1, "duration", dur.Round(time.Millisecond), "reason", st.reason)
 	log.Debug("viewer access", "duration", dur, "bytes_to_viewer", st.toViewer,
 		"bytes_from_viewer", st.fromViewer, "reason", st.reason)
+}
+
+// acceptViewer upgrades the request to a WebSocket, or refuses it.
+func (h *Handler) acceptViewer(w http.ResponseWriter, r *http.Request, log *slog.Logger) (*websocket.Conn, bool) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// noVNC may ask for "binary"; a client asking for nothing gets
+		// binary frames anyway.
+		Subprotocols: []string{"binary"},
+		// RFB raw pixels: compressing them costs CPU for little gain.
+		CompressionMode: websocket.CompressionDisabled,
+		// OriginPatterns empty: only pages from this host may connect.
+	})
+	if err != nil {
+		reason := "upgrade"
+		if rw, ok := w.(*respWriter); ok && rw.code == http.StatusForbidden {
+			reason = "origin"
+		}
+		h.refused(log, slog.LevelInfo, reason, "viewer refused: websocket handshake failed", "reason", reason, "err", err)
+		return nil, false
+	}
+	return ws, true
+}
+
+// viewerLogin is one viewer's RFB login: the viewer authenticates to scry,
+// and only then does scry connect and authenticate to x11vnc, whose
+// password only scry knows.
+type viewerLogin struct {
+	h        *Handler
+	ctx      context.Context
+	viewer   net.Conn
+	src      string
+	l        *login
+	vnc      *net.TCPConn // x11vnc, once the password was right
+	guess    *guess       // the password check under way, if guesses are bounded
+	deadline time.Time
+}
+
+func (v *viewerLogin) run(password string) error {
+	v.deadline = v.l.start.Add(v.h.cfg.HandshakeTimeout)
+	v.viewer.SetDeadline(v.deadline)
+	return rfbauth.Serve(v.viewer, rfbauth.ServerConfig{
+		Password:      password,
+		CheckWait:     v.checkWait,
+		FailWait:      v.failWait,
+		AwaitPassword: v.awaitPassword,
+		Ready:         v.ready,
+	})
+}
+
+func (v *viewerLogin) checkWait() (err error) {
+	if v.h.guesses == nil {
+		return nil
+	}
+	// Its turn must come while its connection may still answer.
+	wctx, stop := context.WithDeadline(v.ctx, v.deadline)
+	defer stop()
+	v.guess, err = v.h.guesses.check(wctx, v.src)
+	if err != nil && v.ctx.Err() != nil {
+		return errLoginCut // the viewer is told this, not ctx's error
+	}
+	return err
+}
+
+func (v *viewerLogin) failWait() {
+	if v.guess != nil {
+		v.guess.wrong(v.ctx)
+	}
+}
+
+func (v *viewerLogin) awaitPassword() {
+	v.h.logins.awaitPassword(v.l)
+	v.deadline = time.Now().Add(v.h.cfg.PasswordTimeout)
+	v.viewer.SetDeadline(v.deadline)
+}
+
+func (v *viewerLogin) ready() (err error) {
+	h := v.h
+	if v.guess != nil {
+		v.guess.right()
+	}
+	// The password is right: from here on the login cannot be evicted
+	// (unless it was just now).
+	if h.logins.remove(v.l) {
+		return errEvicted
+	}
+	if !h.open.acquire(int64(h.cfg.MaxViewers)) {
+		return errTooManyViewers
+	}
+	if v.vnc, err = h.dialVNC(v.ctx); err != nil {
+		h.open.release()
+		return err
+	}
+	// Only the SecurityResult is left to send.
+	v.deadline = time.Now().Add(h.cfg.HandshakeTimeout)
+	v.viewer.SetDeadline(v.deadline)
+	return nil
+}
+
+// loginFailed logs and counts a login that failed, and closes the viewer.
+func (h *Handler) loginFailed(log *slog.Logger, ws *websocket.Conn, v *viewerLogin, err error, evicted bool) {
+	l := v.l
+	stage := l.stage()
+	var re *rfbauth.ReadyError
+	switch {
+	case errors.Is(err, rfbauth.ErrWrongPassword):
+		h.refused(log, slog.LevelWarn, "password", "viewer refused: wrong VNC password")
+	case errors.Is(err, errThrottled):
+		h.refused(log, slog.LevelWarn, "throttled", "viewer refused: too many wrong VNC passwords from its address; "+
+			"its next try was due after its password timeout", "source", v.src)
+	case errors.Is(err, errTooManyViewers):
+		h.refused(log, slog.LevelWarn, "limit", "viewer refused: too many viewers", "max_viewers", h.cfg.MaxViewers)
+		ws.Close(websocket.StatusTryAgainLater, "too many viewers; close another viewer and retry")
+		return
+	case evicted:
+		h.refused(log, slog.LevelInfo, "evicted", "viewer cut: too many logins in progress, it made room for a newer one",
+			"stage", stage, "after", time.Since(l.start).Round(time.Millisecond), "max_logins", h.maxLogins())
+	case h.ctx.Err() != nil:
+		log.Info("viewer cut during the RFB handshake: scry is shutting down", "stage", stage)
+	case errors.As(err, &re):
+		log.Error("viewer refused: cannot reach x11vnc", "vnc_addr", h.cfg.VNCAddr, "err", re.Err)
+		ws.Close(websocket.StatusTryAgainLater, "VNC server unavailable")
+		return
+	case !time.Now().Before(v.deadline):
+		timeout := h.cfg.HandshakeTimeout
+		if l.password {
+			timeout = h.cfg.PasswordTimeout
+		}
+		h.refused(log, slog.LevelInfo, "handshake", "viewer cut: RFB handshake timed out", "stage", stage, "timeout", timeout)
+	case viewerLeft(err):
+		log.Info("viewer left during the RFB handshake", "stage", stage)
+	default:
+		h.refused(log, slog.LevelInfo, "handshake", "viewer refused: RFB handshake failed", "stage", stage, "err", err)
+	}
+	// RFB has said why, where it could; a polite WebSocket close would
+	// wait up to 5 s for a reply a broken or hostile client never sends.
+	ws.CloseNow()
 }
 
 // viewerLeft tells a viewer that went away from one that broke the
