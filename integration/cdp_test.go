@@ -258,7 +258,7 @@ func TestIdleConnectionSurvives(t *testing.T) {
 		t.Fatalf("dial the page socket %s: %v", tg.WS, err)
 	}
 	defer page.CloseNow()
-	if ans, err := wsCall(ctx, page, 1, "Runtime.evaluate", `{"expression":"6*7"}`); err != nil || !strings.Contains(ans, `"value":42`) {
+	if ans, err := wsCall(ctx, page, "Runtime.evaluate", `{"expression":"6*7"}`); err != nil || !strings.Contains(ans, `"value":42`) {
 		t.Fatalf("page socket before the idle period: %v %s", err, ans)
 	}
 	waitFor(t, 10*time.Second, "both sockets open", func() error { return metricIs(ctx, s, "scry_cdp_connections_open", 2) })
@@ -279,7 +279,7 @@ func TestIdleConnectionSurvives(t *testing.T) {
 	if n, err := chromedp.Run(bctx, chromedp.Evaluate[int]("6*7")); err != nil || n != 42 {
 		t.Errorf("browser socket after %s idle: %v %d", idle, err, n)
 	}
-	if ans, err := wsCall(ctx, page, 2, "Runtime.evaluate", `{"expression":"6*7"}`); err != nil || !strings.Contains(ans, `"value":42`) {
+	if ans, err := wsCall(ctx, page, "Runtime.evaluate", `{"expression":"6*7"}`); err != nil || !strings.Contains(ans, `"value":42`) {
 		t.Errorf("page socket after %s idle: %v %s", idle, err, ans)
 	}
 	if err := metricIs(ctx, s, "scry_cdp_connections_open", 2); err != nil {

@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,25 +11,24 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
 var scryBin string
 
 func TestMain(m *testing.M) {
 	code := func() int {
-		for _, bin := range []string{"Xvfb", "chromium", "x11vnc"} {
-			if _, err := exec.LookPath(bin); err != nil {
-				fmt.Fprintf(os.Stderr, "integration: %s not found: run `make deps` (or .ci/run) to install the browser stack\n", bin)
-				return 1
-			}
+		if err := scrytest.CheckTools("Xvfb", "chromium", "x11vnc"); err != nil {
+			fmt.Fprintln(os.Stderr, "integration:", err)
+			return 1
 		}
 		dir, err := os.MkdirTemp("", "scry-it-bin-")
 		if err != nil {
@@ -38,11 +36,8 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		scryBin = filepath.Join(dir, "scry")
-		build := exec.Command("go", "build", "-o", scryBin, "../cmd/scry")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "integration: build scry:", err)
+		if scryBin, err = scrytest.Build(context.Background(), dir); err != nil {
+			fmt.Fprintln(os.Stderr, "integration:", err)
 			return 1
 		}
 		return m.Run()
@@ -50,24 +45,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// Scry is one running scry process.
+// Scry is one running scry process, failing its test where the harness
+// would return an error.
 type Scry struct {
+	*scrytest.Scry
 	t           *testing.T
-	cmd         *exec.Cmd
-	Env         map[string]string
-	ProfileDir  string
-	CDPPort     int
-	NoVNCPort   int
-	VNCPort     int
-	Display     string
-	ChromiumPid int
-
-	mu    sync.Mutex
-	lines []map[string]any
-	raw   []string
-	ready chan struct{}
-	done  chan struct{}
-	err   error
+	CDPPort     int // the agent door's port, once open
+	NoVNCPort   int // the human door's port, once open
+	ChromiumPid int // once ready
 }
 
 // Options adjusts a test's scry.
@@ -89,221 +74,110 @@ func tempDir(t *testing.T) string {
 	return d
 }
 
-var (
-	portsMu sync.Mutex
-	given   = map[int]bool{}
-)
-
-// freePort asks the kernel for a free loopback port, never handing out the
-// same one twice in this test binary (the kernel may, once it is closed).
+// freePort holds a free loopback port for the rest of the test (see
+// scrytest.Reserve): whoever binds it with SO_REUSEADDR gets it, nobody
+// else does.
 func freePort(t *testing.T) int {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !given[port] {
-			given[port] = true
-			return port
-		}
-	}
-}
-
-var displayMu sync.Mutex
-var nextDisplay = 140 + os.Getpid()%300
-
-// freeDisplay picks a display number nobody uses.
-func freeDisplay() string {
-	displayMu.Lock()
-	defer displayMu.Unlock()
-	for {
-		nextDisplay++
-		n := nextDisplay
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
-			continue
-		}
-		return ":" + strconv.Itoa(n)
-	}
-}
-
-// quietChromium is the tests' CHROME_EXTRA_FLAGS: this machine has no
-// internet, so keep Chromium from phoning home. A test that sets its own
-// flags starts from these.
-const quietChromium = "--disable-background-networking --disable-component-update --disable-sync --no-pings"
-
-// Start runs scry on free ports and a temporary profile and waits until it
-// logs that it is ready.
-func Start(t *testing.T, o Options) *Scry {
-	t.Helper()
-	s := &Scry{
-		t:          t,
-		ProfileDir: o.ProfileDir,
-		CDPPort:    freePort(t),
-		NoVNCPort:  freePort(t),
-		VNCPort:    freePort(t),
-		Display:    freeDisplay(),
-		ready:      make(chan struct{}),
-		done:       make(chan struct{}),
-	}
-	if s.ProfileDir == "" {
-		s.ProfileDir = filepath.Join(tempDir(t), "profile")
-	}
-	env := map[string]string{
-		"PROFILE_DIR":        s.ProfileDir,
-		"DISPLAY":            s.Display,
-		"CDP_PORT":           strconv.Itoa(s.CDPPort),
-		"CDP_INTERNAL_PORT":  strconv.Itoa(freePort(t)),
-		"NOVNC_PORT":         strconv.Itoa(s.NoVNCPort),
-		"VNC_PORT":           strconv.Itoa(s.VNCPort),
-		"LOG_FORMAT":         "json",
-		"LOG_LEVEL":          "info",
-		"CHROME_EXTRA_FLAGS": quietChromium,
-	}
-	for k, v := range o.Env {
-		env[k] = v
-	}
-	s.Env = env
-	s.cmd = exec.Command(scryBin)
-	s.cmd.Env = os.Environ()
-	for k, v := range env {
-		s.cmd.Env = append(s.cmd.Env, k+"="+v)
-	}
-	stderr, err := s.cmd.StderrPipe()
+	p, err := scrytest.Reserve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd.Stdout = io.Discard
-	if err := s.cmd.Start(); err != nil {
+	t.Cleanup(func() { p.Close() })
+	return p.N
+}
+
+func freeDisplay(t *testing.T) string {
+	t.Helper()
+	d, err := scrytest.FreeDisplay()
+	if err != nil {
 		t.Fatal(err)
 	}
-	go s.readLog(stderr)
+	return d
+}
+
+// quietChromium is the tests' CHROME_EXTRA_FLAGS; a test that sets its own
+// flags starts from these.
+const quietChromium = scrytest.QuietChromium
+
+// Start runs scry on a temporary profile (or o.ProfileDir), with the doors
+// on port 0, and waits until it is ready unless o.NoWait.
+func Start(t *testing.T, o Options) *Scry {
+	t.Helper()
+	so := scrytest.Options{Bin: scryBin, Env: o.Env, ProfileDir: o.ProfileDir}
+	if so.ProfileDir == "" {
+		so.Dir = tempDir(t)
+	}
+	var ss *scrytest.Scry
+	var err error
+	if o.NoWait {
+		ss, err = scrytest.Start(so)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		ss, err = scrytest.Run(ctx, so)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Scry{Scry: ss, t: t}
+	// A port given in the environment is known before the door opens.
+	s.CDPPort, _ = strconv.Atoi(ss.Env["CDP_PORT"])
+	s.NoVNCPort, _ = strconv.Atoi(ss.Env["NOVNC_PORT"])
 	t.Cleanup(s.cleanup)
 	if !o.NoWait {
-		s.WaitReady(90 * time.Second)
+		s.noteReady()
 	}
 	return s
 }
 
-func (s *Scry) readLog(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	readyClosed := false
-	for sc.Scan() {
-		line := sc.Text()
-		var m map[string]any
-		_ = json.Unmarshal([]byte(line), &m)
-		s.mu.Lock()
-		s.raw = append(s.raw, line)
-		if m != nil {
-			s.lines = append(s.lines, m)
-			if m["msg"] == "scry ready" && !readyClosed {
-				if pid, ok := m["chromium_pid"].(float64); ok {
-					s.ChromiumPid = int(pid)
-				}
-				readyClosed = true
-				close(s.ready)
-			}
-		}
-		s.mu.Unlock()
+// noteReady copies what the log told about the doors and Chromium.
+func (s *Scry) noteReady() {
+	port := func(addr string) int {
+		_, p, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(p)
+		return n
 	}
-	s.err = s.cmd.Wait()
-	close(s.done)
+	s.CDPPort, s.NoVNCPort, s.ChromiumPid = port(s.CDPAddr()), port(s.NoVNCAddr()), s.ChromiumPID()
 }
 
 // WaitReady waits for "scry ready" or fails the test with scry's log.
 func (s *Scry) WaitReady(d time.Duration) {
 	s.t.Helper()
-	select {
-	case <-s.ready:
-	case <-s.done:
-		s.t.Fatalf("scry exited before ready: %v\n%s", s.err, s.Log())
-	case <-time.After(d):
-		s.t.Fatalf("scry not ready after %s\n%s", d, s.Log())
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := s.Scry.WaitReady(ctx); err != nil {
+		s.t.Fatalf("%v\n%s", err, s.Log())
 	}
-}
-
-// Log returns scry's output so far.
-func (s *Scry) Log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.raw, "\n")
-}
-
-// HasLog reports whether a log record with msg containing sub was written.
-func (s *Scry) HasLog(sub string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range s.raw {
-		if strings.Contains(l, sub) {
-			return true
-		}
-	}
-	return false
+	s.noteReady()
 }
 
 // WaitLog waits until a log line containing sub appears.
 func (s *Scry) WaitLog(sub string, d time.Duration) {
 	s.t.Helper()
-	deadline := time.Now().Add(d)
-	for !s.HasLog(sub) {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("no log line containing %q after %s\n%s", sub, d, s.Log())
-		}
-		select {
-		case <-s.done:
-			if !s.HasLog(sub) {
-				s.t.Fatalf("scry exited without logging %q\n%s", sub, s.Log())
-			}
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := s.Scry.WaitLog(ctx, sub); err != nil {
+		s.t.Fatalf("%v\n%s", err, s.Log())
 	}
 }
 
-// Records returns the parsed JSON log records.
-func (s *Scry) Records() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]map[string]any(nil), s.lines...)
-}
-
-// CDPURL is the bridge's base URL.
+// CDPURL is the agent door's base URL.
 func (s *Scry) CDPURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.CDPPort) }
 
-// NoVNCURL is the noVNC server's base URL.
+// NoVNCURL is the human door's base URL.
 func (s *Scry) NoVNCURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.NoVNCPort) }
-
-// Pid is scry's pid.
-func (s *Scry) Pid() int { return s.cmd.Process.Pid }
-
-// Signal sends sig to scry.
-func (s *Scry) Signal(sig syscall.Signal) {
-	_ = s.cmd.Process.Signal(sig)
-}
 
 // Wait waits for scry to exit and returns its exit code.
 func (s *Scry) Wait(d time.Duration) int {
 	s.t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(d):
-		s.t.Fatalf("scry still running after %s\n%s", d, s.Log())
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	code, err := s.Scry.Wait(ctx)
+	if err != nil {
+		s.t.Fatalf("%v\n%s", err, s.Log())
 	}
-	if s.cmd.ProcessState == nil {
-		return -1
-	}
-	if ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return s.cmd.ProcessState.ExitCode()
+	return code
 }
 
 // Stop ends scry gracefully and checks it exits 0.
@@ -315,27 +189,8 @@ func (s *Scry) Stop() {
 	}
 }
 
-// Exited reports whether scry has exited.
-func (s *Scry) Exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (s *Scry) cleanup() {
-	if s.Exited() {
-		return
-	}
-	s.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(40 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.Close(40 * time.Second)
 	if s.t.Failed() {
 		s.t.Logf("scry log:\n%s", s.Log())
 	}
@@ -365,20 +220,26 @@ func processesUsing(sub string) []int {
 	return pids
 }
 
-// waitFor polls cond until it holds or d passes.
+// waitFor checks cond until it holds, failing the test if it still does
+// not after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var err error
-	for {
-		if err = cond(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := scrytest.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("%s: not true after %s: %v", what, d, err)
 	}
+}
+
+// wsCall makes one CDP call on c and returns its result. params is a JSON
+// object or empty.
+func wsCall(ctx context.Context, c *websocket.Conn, method, params string) (string, error) {
+	var p any
+	if params != "" {
+		p = json.RawMessage(params)
+	}
+	res, err := scrytest.NewCDP(c).CallRaw(ctx, "", method, p)
+	return string(res), err
 }
 
 // getJSON fetches url and decodes JSON into v.
@@ -440,3 +301,4 @@ func newPage(t *testing.T, base, path, query, closeBase string, h http.Header) p
 	})
 	return tg
 }
+

@@ -151,7 +151,9 @@ func recordTime(t *testing.T, s *Scry, msg string) time.Time {
 }
 
 func TestHealthStates(t *testing.T) {
-	s := Start(t, Options{NoWait: true})
+	// The agent door's port is named (and held, see freePort), not 0: the
+	// starting state is probed before the door opens.
+	s := Start(t, Options{NoWait: true, Env: map[string]string{"CDP_PORT": strconv.Itoa(freePort(t))}})
 
 	// Starting: poll both endpoints until scry says it is ready.
 	var probes []probe

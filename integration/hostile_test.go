@@ -233,7 +233,7 @@ func TestHostileClients(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the page target after garbage: %v", err)
 		}
-		ans, err := wsCall(ctx, c, 1, "Runtime.evaluate", `{"expression":"6*7"}`)
+		ans, err := wsCall(ctx, c, "Runtime.evaluate", `{"expression":"6*7"}`)
 		c.Close(websocket.StatusNormalClosure, "")
 		if err != nil || !strings.Contains(ans, `"value":42`) {
 			t.Errorf("Runtime.evaluate on the page target after garbage: %v %s", err, ans)

@@ -67,7 +67,7 @@ func TestDoctorCommand(t *testing.T) {
 		return env
 	}
 	out, code := run(append(ports("CDP_PORT", "CDP_INTERNAL_PORT", "NOVNC_PORT", "VNC_PORT"),
-		"PROFILE_DIR="+dir+"/profile", "DISPLAY="+freeDisplay())...)
+		"PROFILE_DIR="+dir+"/profile", "DISPLAY="+freeDisplay(t))...)
 	if code != 0 || !strings.Contains(out, "PASS  sandbox") || !strings.Contains(out, "WARN  VNC_PASSWORD") {
 		t.Errorf("doctor on this machine, free ports: exit %d, want 0 (warnings do not fail)\n%s", code, out)
 	}

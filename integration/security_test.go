@@ -147,27 +147,6 @@ func chromedpDrive(site, u string, opts ...remote.Option) (string, error) {
 	return chromedp.Run(ctx, chromedp.Text(chromedp.ID("out")))
 }
 
-// wsCall sends one CDP command on c and returns the raw answer. params is
-// a JSON object or empty.
-func wsCall(ctx context.Context, c *websocket.Conn, id int, method, params string) (string, error) {
-	msg := fmt.Sprintf(`{"id":%d,"method":%q}`, id, method)
-	if params != "" {
-		msg = fmt.Sprintf(`{"id":%d,"method":%q,"params":%s}`, id, method, params)
-	}
-	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-		return "", err
-	}
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			return "", err
-		}
-		if strings.Contains(string(b), fmt.Sprintf(`"id":%d,`, id)) || strings.Contains(string(b), fmt.Sprintf(`"id":%d}`, id)) {
-			return string(b), nil
-		}
-	}
-}
-
 func TestCDPToken(t *testing.T) {
 	token := newToken(t)
 	wrong := newToken(t)
@@ -254,7 +233,7 @@ func TestCDPToken(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %s: %v", ws, err)
 		}
-		ans, err := wsCall(ctx, c, 1, "Browser.getVersion", "")
+		ans, err := wsCall(ctx, c, "Browser.getVersion", "")
 		c.Close(websocket.StatusNormalClosure, "")
 		if err != nil || !strings.Contains(ans, `"product"`) {
 			t.Fatalf("Browser.getVersion: %v %s", err, ans)
@@ -410,7 +389,7 @@ func TestConnectionLimits(t *testing.T) {
 	// Discovery is not a connection: it still works at the cap.
 	_ = browserWS(t, ctx, s, "", nil)
 	// The open ones still work; closing one frees its slot.
-	if ans, err := wsCall(ctx, open[0], 1, "Browser.getVersion", ""); err != nil || !strings.Contains(ans, "product") {
+	if ans, err := wsCall(ctx, open[0], "Browser.getVersion", ""); err != nil || !strings.Contains(ans, "product") {
 		t.Errorf("a connection under the cap broke: %v %s", err, ans)
 	}
 	open[0].Close(websocket.StatusNormalClosure, "")

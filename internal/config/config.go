@@ -148,6 +148,13 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		}
 		return n
 	}
+	// A door may take port 0: any free port, which scry logs as it opens.
+	doorPort := func(name string) int {
+		if getenv(name) == "0" {
+			return 0
+		}
+		return port(name)
+	}
 	duration := func(name string) time.Duration {
 		v := get(name)
 		d, err := time.ParseDuration(v)
@@ -170,9 +177,9 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		ProfileDir:      get("PROFILE_DIR"),
 		Display:         get("DISPLAY"),
-		CDPPort:         port("CDP_PORT"),
+		CDPPort:         doorPort("CDP_PORT"),
 		CDPInternalPort: port("CDP_INTERNAL_PORT"),
-		NoVNCPort:       port("NOVNC_PORT"),
+		NoVNCPort:       doorPort("NOVNC_PORT"),
 		VNCPort:         port("VNC_PORT"),
 		VNCPassword:     get("VNC_PASSWORD"),
 		ChildUID:        id("CHILD_UID"),

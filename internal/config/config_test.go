@@ -65,7 +65,8 @@ func TestInvalid(t *testing.T) {
 	}{
 		{"port out of range", map[string]string{"CDP_PORT": "70000"}, []string{`CDP_PORT="70000"`, "1-65535"}},
 		{"port not a number", map[string]string{"VNC_PORT": "vnc"}, []string{`VNC_PORT="vnc"`}},
-		{"port zero", map[string]string{"NOVNC_PORT": "0"}, []string{`NOVNC_PORT="0"`}},
+		{"port zero", map[string]string{"VNC_PORT": "0"}, []string{`VNC_PORT="0"`}},
+		{"internal port zero", map[string]string{"CDP_INTERNAL_PORT": "0"}, []string{`CDP_INTERNAL_PORT="0"`}},
 		{"ports equal", map[string]string{"CDP_PORT": "9223"}, []string{"CDP_PORT=9223 and CDP_INTERNAL_PORT=9223", "different ports"}},
 		{"screen word", map[string]string{"SCREEN": "big"}, []string{`SCREEN="big"`, "WxHxDEPTH"}},
 		{"screen two parts", map[string]string{"SCREEN": "1440x900"}, []string{`SCREEN="1440x900"`}},
@@ -134,6 +135,7 @@ func TestAcceptedValues(t *testing.T) {
 		{"CHROME_EXTRA_FLAGS": "--remote-debugging-port-offset=1 --user-data-dir-name=x --remote-allow-origins=* --lang=en --x=https://example.com/?user-data-dir=x"},
 		{"CHROME_EXTRA_FLAGS": "--User-Data-Dir=/x"}, // not the switch on Linux: names are case-sensitive
 		{"CHROME_EXTRA_FLAGS": "--profile-directory-x=1 --y=https://example.com/?profile-directory=Work"},
+		{"CDP_PORT": "0", "NOVNC_PORT": "0"}, // the doors on any free port
 	} {
 		if _, err := FromEnv(env(e)); err != nil {
 			t.Errorf("%v: %v", e, err)

@@ -755,3 +755,11 @@ func TestRiskyFlagsWarn(t *testing.T) {
 		t.Errorf("Fatal = %v: risky flags warn, they do not stop scry", err)
 	}
 }
+
+// TestDoorsOnAnyPort: port 0 for a door means any free port, not a failure.
+func TestDoorsOnAnyPort(t *testing.T) {
+	env := testEnv(t, map[string]string{"CDP_PORT": "0", "NOVNC_PORT": "0"})
+	for _, name := range []string{"CDP_PORT", "NOVNC_PORT"} {
+		assertResult(t, runCheck(t, name, env), Pass, "any free port")
+	}
+}
