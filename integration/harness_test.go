@@ -301,4 +301,3 @@ func newPage(t *testing.T, base, path, query, closeBase string, h http.Header) p
 	})
 	return tg
 }
-
