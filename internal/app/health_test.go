@@ -94,13 +94,25 @@ func startSleep(t *testing.T) *supervise.Process {
 	return p
 }
 
-// get calls the handler as a client would and reports the status and how
-// long the answer took.
-func get(h http.Handler, path string) (int, time.Duration) {
-	start := time.Now()
+// get calls the handler as a client would and returns the status. A
+// handler that never answers fails the test after a minute: the stub's
+// stalls and held dials last until the test releases them, so an answer
+// that comes at all came from the handler's own budget.
+func get(t *testing.T, h http.Handler, path string) int {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-	return rec.Code, time.Since(start)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	}()
+	select {
+	case <-done:
+		return rec.Code
+	case <-time.After(time.Minute):
+		t.Fatalf("%s: no answer while Chromium does not answer: it waits on something other than its own budget", path)
+		return 0
+	}
 }
 
 func newHealth(t *testing.T, p *supervise.Process, addr string, timeout time.Duration) (*health, *browserConn) {
@@ -120,13 +132,10 @@ func newHealth(t *testing.T, p *supervise.Process, addr string, timeout time.Dur
 func TestHealthHandlerStates(t *testing.T) {
 	f, _ := newStubBrowser(t, false)
 	const timeout = 300 * time.Millisecond
-	// Within the budget plus slack for a loaded machine; the failures these
-	// catch take seconds (a lock held across a dial) or forever.
-	const within = timeout + 2*time.Second
 
 	t.Run("no chromium", func(t *testing.T) {
 		h, _ := newHealth(t, nil, f.addr, timeout)
-		if code, _ := get(h.handler(), "/healthz"); code != http.StatusServiceUnavailable {
+		if code := get(t, h.handler(), "/healthz"); code != http.StatusServiceUnavailable {
 			t.Errorf("/healthz = %d, want 503", code)
 		}
 	})
@@ -136,7 +145,7 @@ func TestHealthHandlerStates(t *testing.T) {
 	hh := h.handler()
 	t.Run("ready", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/readyz"} {
-			if code, _ := get(hh, path); code != http.StatusOK {
+			if code := get(t, hh, path); code != http.StatusOK {
 				t.Errorf("%s = %d, want 200", path, code)
 			}
 		}
@@ -145,20 +154,17 @@ func TestHealthHandlerStates(t *testing.T) {
 	t.Run("stalled", func(t *testing.T) {
 		f.stalled.Store(true)
 		defer f.stalled.Store(false)
-		code, took := get(hh, "/readyz")
-		if code != http.StatusServiceUnavailable {
+		// Stalled calls are never answered: a 503 at all is the budget's.
+		if code := get(t, hh, "/readyz"); code != http.StatusServiceUnavailable {
 			t.Errorf("stalled browser: /readyz = %d, want 503", code)
 		}
-		if took > within {
-			t.Errorf("stalled browser: /readyz took %s, budget %s", took, timeout)
-		}
-		if code, _ := get(hh, "/healthz"); code != http.StatusOK {
+		if code := get(t, hh, "/healthz"); code != http.StatusOK {
 			t.Errorf("stalled browser: /healthz = %d, want 200 (the process is alive)", code)
 		}
 	})
 
 	t.Run("recovered", func(t *testing.T) {
-		if code, _ := get(hh, "/readyz"); code != http.StatusOK {
+		if code := get(t, hh, "/readyz"); code != http.StatusOK {
 			t.Errorf("after the stall: /readyz = %d, want 200", code)
 		}
 	})
@@ -168,7 +174,7 @@ func TestHealthHandlerStates(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-p.Done()
-		if code, _ := get(hh, "/healthz"); code != http.StatusServiceUnavailable {
+		if code := get(t, hh, "/healthz"); code != http.StatusServiceUnavailable {
 			t.Errorf("dead chromium: /healthz = %d, want 503", code)
 		}
 	})
@@ -181,7 +187,7 @@ func TestReadyzReusesOneConnection(t *testing.T) {
 	h, _ := newHealth(t, startSleep(t), f.addr, 3*time.Second)
 	hh := h.handler()
 	for i := range 20 {
-		if code, _ := get(hh, "/readyz"); code != http.StatusOK {
+		if code := get(t, hh, "/readyz"); code != http.StatusOK {
 			t.Fatalf("probe %d: /readyz = %d, want 200", i, code)
 		}
 	}
@@ -212,13 +218,16 @@ func TestReadyzWithinBudgetWhileRedialling(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the snapshot never dialled")
 	}
+	// The dial is held until release: a probe answered at all was
+	// answered within its own budget, not after the dial.
 	for i := range 3 {
-		code, took := get(hh, "/readyz")
-		if code != http.StatusServiceUnavailable {
+		if code := get(t, hh, "/readyz"); code != http.StatusServiceUnavailable {
 			t.Errorf("probe %d during the dial: /readyz = %d, want 503", i, code)
 		}
-		if took > timeout+2*time.Second {
-			t.Errorf("probe %d during the dial: /readyz took %s, budget %s", i, took, timeout)
+		select {
+		case err := <-snap:
+			t.Fatalf("the snapshot's dial ended (%v) before Chromium answered", err)
+		default:
 		}
 	}
 	release()
@@ -230,7 +239,7 @@ func TestReadyzWithinBudgetWhileRedialling(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the snapshot's Get never returned")
 	}
-	if code, _ := get(hh, "/readyz"); code != http.StatusOK {
+	if code := get(t, hh, "/readyz"); code != http.StatusOK {
 		t.Errorf("after the dial: /readyz = %d, want 200", code)
 	}
 	if v, u := f.versions.Load(), f.upgrades.Load(); v != 1 || u != 1 {

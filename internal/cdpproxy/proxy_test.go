@@ -197,8 +197,9 @@ type bridge struct {
 const publicName = "scry-0.scry"
 
 // newBridge serves a Proxy for cfg on a loopback listener, filling in a
-// quiet logger (unless cfg has one) and a recording observer.
-func newBridge(t *testing.T, cfg Config) *bridge {
+// quiet logger (unless cfg has one) and a recording observer. adjust, if
+// any, changes the Proxy before it serves.
+func newBridge(t *testing.T, cfg Config, adjust ...func(*Proxy)) *bridge {
 	t.Helper()
 	obs := &recorder{}
 	if cfg.Logger == nil {
@@ -210,6 +211,9 @@ func newBridge(t *testing.T, cfg Config) *bridge {
 	cfg.Policy.HostsVariable = "CDP_ALLOWED_HOSTS"
 	cfg.Policy.OriginsVariable = "CDP_ALLOWED_ORIGINS"
 	p := New(cfg)
+	for _, f := range adjust {
+		f(p)
+	}
 	srv := httptest.NewServer(p)
 	t.Cleanup(func() {
 		p.Close()
