@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
 // Options sizes a run. Zero values take the defaults of OptionsFromEnv.
@@ -138,7 +140,7 @@ func (r *Report) Result(name string) *Result {
 // stack again, whatever happens. Errors wrapping ErrUnavailable mean this
 // machine cannot run the bench.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if err := CheckTools(); err != nil {
+	if err := scrytest.CheckTools("chromium", "Xvfb", "x11vnc", "go"); err != nil {
 		return nil, err
 	}
 	tmp, err := os.MkdirTemp("", "scry-bench-bin-")
@@ -147,7 +149,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer os.RemoveAll(tmp)
 	progress(o, "building scry")
-	bin, err := BuildScry(ctx, tmp)
+	bin, err := scrytest.Build(ctx, tmp)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +193,7 @@ x.putImageData(im,0,0);requestAnimationFrame(()=>requestAnimationFrame(()=>{docu
 // client is one path's long-lived connection: the browser socket with a
 // flat session on the bench's page.
 type client struct {
-	c       *conn
+	c       *scrytest.CDP
 	session string
 }
 
@@ -206,31 +208,31 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 	for _, p := range paths {
 		rep.Results = append(rep.Results, &Result{Path: p})
 	}
-	hc := newHTTPClient()
+	hc := scrytest.NewHTTPClient()
 
 	// A page of the bench's own, in front, drawn once through the baseline.
-	setup, err := dial(ctx, hc, paths[0].Addr)
+	setup, err := scrytest.DialBrowser(ctx, hc, paths[0].Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", paths[0].Name, err)
 	}
-	defer setup.close()
+	defer setup.Close()
 	var ver struct{ Product string }
-	if err := setup.call(ctx, "", "Browser.getVersion", nil, &ver); err != nil {
+	if err := setup.Call(ctx, "", "Browser.getVersion", nil, &ver); err != nil {
 		return nil, err
 	}
 	rep.Browser = ver.Product
 	var created struct{ TargetID string }
-	if err := setup.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &created); err != nil {
+	if err := setup.Call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &created); err != nil {
 		return nil, err
 	}
-	defer setup.call(context.WithoutCancel(ctx), "", "Target.closeTarget", map[string]any{"targetId": created.TargetID}, nil)
-	_ = setup.call(ctx, "", "Target.activateTarget", map[string]any{"targetId": created.TargetID}, nil)
+	defer setup.Call(context.WithoutCancel(ctx), "", "Target.closeTarget", map[string]any{"targetId": created.TargetID}, nil)
+	_ = setup.Call(ctx, "", "Target.activateTarget", map[string]any{"targetId": created.TargetID}, nil)
 	var att struct{ SessionID string }
-	if err := setup.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &att); err != nil {
+	if err := setup.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &att); err != nil {
 		return nil, err
 	}
 	url := "data:text/html;base64," + base64.StdEncoding.EncodeToString([]byte(heavyPage))
-	if err := setup.call(ctx, att.SessionID, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
+	if err := setup.Call(ctx, att.SessionID, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
 		return nil, err
 	}
 	if err := waitTitle(ctx, setup, att.SessionID, "ready", 30*time.Second); err != nil {
@@ -241,18 +243,18 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 	defer func() {
 		for _, cl := range clients {
 			if cl != nil {
-				_ = cl.c.close()
+				_ = cl.c.Close()
 			}
 		}
 	}()
 	for i, p := range paths {
-		c, err := dial(ctx, hc, p.Addr)
+		c, err := scrytest.DialBrowser(ctx, hc, p.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("connect through %s: %w", p.Name, err)
 		}
 		clients[i] = &client{c: c}
 		var a struct{ SessionID string }
-		if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &a); err != nil {
+		if err := c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &a); err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name, err)
 		}
 		clients[i].session = a.SessionID
@@ -294,11 +296,11 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 	evalParams := map[string]any{"expression": "1+1", "returnByValue": true}
 	eval := func(i int, keep bool) error {
 		cl := clients[i]
-		id, msg, err := cl.c.encode(cl.session, "Runtime.evaluate", evalParams)
+		id, msg, err := cl.c.Encode(cl.session, "Runtime.evaluate", evalParams)
 		if err != nil {
 			return err
 		}
-		res, d, _, err := cl.c.roundTrip(ctx, id, msg)
+		res, d, _, err := cl.c.RoundTrip(ctx, id, msg)
 		if err != nil {
 			return err
 		}
@@ -322,11 +324,11 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 	shotParams := map[string]any{"format": "png"}
 	shot := func(i int, keep bool) error {
 		cl := clients[i]
-		id, msg, err := cl.c.encode(cl.session, "Page.captureScreenshot", shotParams)
+		id, msg, err := cl.c.Encode(cl.session, "Page.captureScreenshot", shotParams)
 		if err != nil {
 			return err
 		}
-		res, d, wire, err := cl.c.roundTrip(ctx, id, msg)
+		res, d, wire, err := cl.c.RoundTrip(ctx, id, msg)
 		if err != nil {
 			return err
 		}
@@ -366,41 +368,39 @@ func cmpOr(v, def int) int {
 // call, and a clean close.
 func freshConn(ctx context.Context, hc *http.Client, addr string) (time.Duration, error) {
 	start := time.Now()
-	c, err := dial(ctx, hc, addr)
+	c, err := scrytest.DialBrowser(ctx, hc, addr)
 	if err != nil {
 		return 0, err
 	}
-	if err := c.call(ctx, "", "Browser.getVersion", nil, nil); err != nil {
-		_ = c.ws.CloseNow()
+	if err := c.Call(ctx, "", "Browser.getVersion", nil, nil); err != nil {
+		_ = c.WS.CloseNow()
 		return 0, err
 	}
-	if err := c.close(); err != nil {
+	if err := c.Close(); err != nil {
 		return 0, fmt.Errorf("close: %w", err)
 	}
 	return time.Since(start), nil
 }
 
-func waitTitle(ctx context.Context, c *conn, session, want string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
+func waitTitle(ctx context.Context, c *scrytest.CDP, session, want string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	err := scrytest.WaitFor(ctx, func() error {
 		var r struct {
 			Result struct{ Value string }
 		}
-		if err := c.call(ctx, session, "Runtime.evaluate", map[string]any{"expression": "document.title", "returnByValue": true}, &r); err != nil {
+		if err := c.Call(ctx, session, "Runtime.evaluate", map[string]any{"expression": "document.title", "returnByValue": true}, &r); err != nil {
 			return err
 		}
-		if r.Result.Value == want {
-			return nil
+		if r.Result.Value != want {
+			return fmt.Errorf("page title %q, want %q", r.Result.Value, want)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("page title %q after %s, want %q", r.Result.Value, limit, want)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("page not drawn within %s: %w", limit, err)
 	}
+	return nil
 }
 
 // Targets are the goals of issue 2, as ratios to direct.

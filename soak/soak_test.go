@@ -9,11 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
 // settings are the soak's knobs, from the environment.
@@ -72,138 +69,29 @@ func loadSettings(t *testing.T) settings {
 	}
 }
 
-// scry is the one scry process under soak.
-type scry struct {
-	cmd     *exec.Cmd
-	cdpPort int
-	mu      sync.Mutex
-	log     []string
-	ready   chan struct{}
-	done    chan struct{}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func freeDisplay() string {
-	for n := 700 + os.Getpid()%200; ; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
-			continue
-		}
-		return ":" + strconv.Itoa(n)
-	}
-}
-
 // startScry builds scry and runs it with the soak's settings.
-func startScry(t *testing.T, cs settings) *scry {
+func startScry(t *testing.T, cs settings) *scrytest.Scry {
 	t.Helper()
 	dir := t.TempDir()
-	for _, p := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(p, 0o755); err != nil { // scry's unprivileged children must traverse it
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "scry")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/scry")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("build scry: %v", err)
-	}
-	s := &scry{cdpPort: freePort(t), ready: make(chan struct{}), done: make(chan struct{})}
-	env := map[string]string{
-		"PROFILE_DIR":       filepath.Join(dir, "profile"),
-		"DISPLAY":           freeDisplay(),
-		"CDP_PORT":          strconv.Itoa(s.cdpPort),
-		"CDP_INTERNAL_PORT": strconv.Itoa(freePort(t)),
-		"NOVNC_PORT":        strconv.Itoa(freePort(t)),
-		"VNC_PORT":          strconv.Itoa(freePort(t)),
-		"LOG_FORMAT":        "json",
-		"KEEPALIVE":         cs.keepalive,
-		// Room for every soak connection; the default cap is 128.
-		"CDP_MAX_CONNS":      strconv.Itoa(cs.idle + cs.active + 16),
-		"CHROME_EXTRA_FLAGS": "--disable-background-networking --disable-component-update --disable-sync --no-pings",
-	}
-	s.cmd = exec.Command(bin)
-	s.cmd.Env = os.Environ()
-	for k, v := range env {
-		s.cmd.Env = append(s.cmd.Env, k+"="+v)
-	}
-	stderr, err := s.cmd.StderrPipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := scrytest.Build(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.cmd.Start(); err != nil {
+	s, err := scrytest.Run(ctx, scrytest.Options{Bin: bin, Env: map[string]string{
+		"KEEPALIVE": cs.keepalive,
+		// Room for every soak connection; the default cap is 128.
+		"CDP_MAX_CONNS": strconv.Itoa(cs.idle + cs.active + 16),
+	}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		once := sync.Once{}
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.log = append(s.log, line)
-			s.mu.Unlock()
-			if strings.Contains(line, `"msg":"scry ready"`) {
-				once.Do(func() { close(s.ready) })
-			}
-		}
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-			return
-		default:
-		}
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(60 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	select {
-	case <-s.ready:
-	case <-s.done:
-		t.Fatalf("scry exited before ready:\n%s", s.logText())
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("scry not ready after 2m:\n%s", s.logText())
-	}
+	t.Cleanup(func() { s.Close(60 * time.Second) })
 	return s
 }
 
-func (s *scry) logText() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.log, "\n")
-}
-
-func (s *scry) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.log {
-		if strings.Contains(l, sub) {
-			n++
-		}
-	}
-	return n
-}
-
-func (s *scry) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", s.cdpPort, path) }
+func url(s *scrytest.Scry, path string) string { return "http://" + s.CDPAddr() + path }
 
 // rss is a process's resident memory in bytes, from /proc.
 func rss(pid int) int64 {
@@ -221,9 +109,9 @@ func rss(pid int) int64 {
 }
 
 // metrics scrapes scry's /metrics into series → value.
-func (s *scry) metrics(ctx context.Context) map[string]float64 {
+func metrics(ctx context.Context, s *scrytest.Scry) map[string]float64 {
 	m := map[string]float64{}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url("/metrics"), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url(s, "/metrics"), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return m
@@ -245,89 +133,12 @@ func (s *scry) metrics(ctx context.Context) map[string]float64 {
 	return m
 }
 
-// cdpClient is one CDP WebSocket with a reader that hands answers back.
-type cdpClient struct {
-	ws      *websocket.Conn
-	answers chan []byte
-	id      int
-	dropped atomic.Pointer[error] // set when the connection ended on its own
-	closing atomic.Bool
-	ended   chan struct{}
-}
-
-func dial(ctx context.Context, url string) (*cdpClient, error) {
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
-	if err != nil {
-		return nil, err
-	}
-	ws.SetReadLimit(16 << 20)
-	c := &cdpClient{ws: ws, answers: make(chan []byte, 16), ended: make(chan struct{})}
-	go func() {
-		defer close(c.ended)
-		for {
-			_, b, err := ws.Read(context.Background())
-			if err != nil {
-				if !c.closing.Load() {
-					c.dropped.Store(&err)
-				}
-				return
-			}
-			if strings.HasPrefix(string(b), `{"id":`) {
-				select {
-				case c.answers <- b:
-				default: // nobody waiting: an answer to a call that timed out
-				}
-			}
-		}
-	}()
-	return c, nil
-}
-
-// call sends one command and waits for its answer's result.
-func (c *cdpClient) call(ctx context.Context, method string, params any, result any) error {
-	c.id++
-	msg := map[string]any{"id": c.id, "method": method}
-	if params != nil {
-		msg["params"] = params
-	}
-	b, _ := json.Marshal(msg)
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		return err
-	}
-	for {
-		select {
-		case a := <-c.answers:
-			var r struct {
-				ID     int             `json:"id"`
-				Result json.RawMessage `json:"result"`
-				Error  *struct {
-					Message string `json:"message"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal(a, &r); err != nil {
-				return err
-			}
-			if r.ID != c.id {
-				continue // a late answer to an earlier call
-			}
-			if r.Error != nil {
-				return fmt.Errorf("%s: %s", method, r.Error.Message)
-			}
-			if result != nil {
-				return json.Unmarshal(r.Result, result)
-			}
-			return nil
-		case <-c.ended:
-			return errors.New("connection ended")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (c *cdpClient) close() {
-	c.closing.Store(true)
-	c.ws.Close(websocket.StatusNormalClosure, "")
+// dropped reports whether a call's error ended its connection (the
+// client's one-call-at-a-time reader gives up the socket on any error
+// but the browser's own answer).
+func dropped(err error) bool {
+	var ce *scrytest.CDPError
+	return err != nil && !errors.As(err, &ce)
 }
 
 // stats is one active client's record.
@@ -348,7 +159,7 @@ func TestSoak(t *testing.T) {
 	var v struct {
 		WS string `json:"webSocketDebuggerUrl"`
 	}
-	resp, err := http.Get(s.url("/json/version"))
+	resp, err := http.Get(url(s, "/json/version"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,19 +168,19 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scryRSS0 := rss(s.cmd.Process.Pid)
+	scryRSS0 := rss(s.Pid())
 	// The tree's PSS (see docs/soak.md); missing would read as 0.
 	const chromeMem = "scry_chromium_pss_bytes"
-	chromePSS0, ok := s.metrics(ctx)[chromeMem]
+	chromePSS0, ok := metrics(ctx, s)[chromeMem]
 	if !ok {
 		t.Fatalf("%s missing from /metrics", chromeMem)
 	}
 
 	// The idle crowd: browser-level WebSockets that say nothing for the
 	// whole run, so only keepalive probes cross them.
-	idle := make([]*cdpClient, 0, cs.idle)
+	idle := make([]*scrytest.CDP, 0, cs.idle)
 	for i := range cs.idle {
-		c, err := dial(ctx, v.WS)
+		c, err := scrytest.Dial(ctx, nil, v.WS)
 		if err != nil {
 			t.Fatalf("idle connection %d: %v", i, err)
 		}
@@ -387,7 +198,7 @@ func TestSoak(t *testing.T) {
 	stop := time.Now().Add(cs.duration)
 	var wg sync.WaitGroup
 	for i := range cs.active {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, s.url("/json/new?about:blank"), nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, url(s, "/json/new?about:blank"), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("active client %d: new tab: %v", i, err)
@@ -398,7 +209,7 @@ func TestSoak(t *testing.T) {
 		if err != nil || tb.WS == "" {
 			t.Fatalf("active client %d: new tab: %v %+v", i, err, tb)
 		}
-		c, err := dial(ctx, tb.WS)
+		c, err := scrytest.Dial(ctx, nil, tb.WS)
 		if err != nil {
 			t.Fatalf("active client %d: dial its tab: %v", i, err)
 		}
@@ -408,9 +219,8 @@ func TestSoak(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() {
-				st.dropped = c.dropped.Load() != nil
-				c.close()
-				if r, err := http.Get(s.url("/json/close/" + tb.ID)); err == nil {
+				_ = c.Close()
+				if r, err := http.Get(url(s, "/json/close/"+tb.ID)); err == nil {
 					r.Body.Close()
 				}
 			}()
@@ -422,7 +232,7 @@ func TestSoak(t *testing.T) {
 				}
 				cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 				t0 := time.Now()
-				err := c.call(cctx, "Runtime.evaluate", map[string]any{"expression": fmt.Sprintf("%d + %d", i, n), "returnByValue": true}, &r)
+				err := c.Call(cctx, "", "Runtime.evaluate", map[string]any{"expression": fmt.Sprintf("%d + %d", i, n), "returnByValue": true}, &r)
 				d := time.Since(t0)
 				ccancel()
 				st.calls++
@@ -435,7 +245,8 @@ func TestSoak(t *testing.T) {
 					if st.firstErr == nil {
 						st.firstErr = err
 					}
-					if c.dropped.Load() != nil {
+					if dropped(err) {
+						st.dropped = true
 						return
 					}
 					continue
@@ -460,9 +271,9 @@ func TestSoak(t *testing.T) {
 			case <-progressDone:
 				return
 			case <-tick.C:
-				m := s.metrics(ctx)
+				m := metrics(ctx, s)
 				t.Logf("%6s: %d calls, %v CDP connections open, scry RSS %d MiB, chromium tree PSS %.0f MiB",
-					time.Since(start).Round(time.Second), calls.Load(), m["scry_cdp_connections_open"], rss(s.cmd.Process.Pid)>>20, m[chromeMem]/(1<<20))
+					time.Since(start).Round(time.Second), calls.Load(), m["scry_cdp_connections_open"], rss(s.Pid())>>20, m[chromeMem]/(1<<20))
 			}
 		}
 	}()
@@ -470,25 +281,25 @@ func TestSoak(t *testing.T) {
 	close(progressDone)
 
 	// Every idle connection must still be there and still work.
-	m := s.metrics(ctx)
-	scryRSS1 := rss(s.cmd.Process.Pid)
+	m := metrics(ctx, s)
+	scryRSS1 := rss(s.Pid())
 	chromePSS1 := m[chromeMem]
 	idleDrops, idleErrs := 0, 0
 	var firstIdleErr error
 	for _, c := range idle {
-		if p := c.dropped.Load(); p != nil {
-			idleDrops++
-			if firstIdleErr == nil {
-				firstIdleErr = *p
-			}
-			continue
-		}
 		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 		var ver struct {
 			Product string `json:"product"`
 		}
-		err := c.call(cctx, "Browser.getVersion", nil, &ver)
+		err := c.Call(cctx, "", "Browser.getVersion", nil, &ver)
 		ccancel()
+		if dropped(err) {
+			idleDrops++
+			if firstIdleErr == nil {
+				firstIdleErr = fmt.Errorf("the connection ended: %v", err)
+			}
+			continue
+		}
 		if err != nil || ver.Product == "" {
 			idleErrs++
 			if firstIdleErr == nil {
@@ -496,9 +307,9 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}
-	closedDuring := s.count(`"msg":"cdp connection closed"`)
+	closedDuring := s.Count(`"msg":"cdp connection closed"`)
 	for _, c := range idle {
-		c.close()
+		_ = c.Close()
 	}
 
 	var total, errs, drops int
@@ -552,16 +363,15 @@ func TestSoak(t *testing.T) {
 		t.Errorf("%d CDP connections closed during the soak, want at most the %d active clients' own", closedDuring, cs.active)
 	}
 
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("scry exited %d after SIGTERM, want 0", code)
-		}
-	case <-time.After(60 * time.Second):
-		t.Errorf("scry still running 60s after SIGTERM")
+	s.Signal(syscall.SIGTERM)
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer wcancel()
+	if code, err := s.Wait(wctx); err != nil {
+		t.Error(err)
+	} else if code != 0 {
+		t.Errorf("scry exited %d after SIGTERM, want 0", code)
 	}
 	if t.Failed() {
-		t.Logf("scry log:\n%s", s.logText())
+		t.Logf("scry log:\n%s", s.Log())
 	}
 }
