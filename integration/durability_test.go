@@ -529,35 +529,54 @@ func cookieDB(t *testing.T, dir string) string {
 	return b.String()
 }
 
-// killBeforeCommit has name committed to the profile's cookie database,
-// then runs change (which must change name's cookie and have it
-// snapshotted), then kills everything with SIGKILL. It skips the test if
-// Chromium committed its database again before the kill: then the profile
-// holds the change too, and the restart cannot show that the snapshot
-// brought it back. Chromium commits about 30 s after the first pending
-// change, so the kill, seconds after the change, almost always comes
-// first.
-func killBeforeCommit(t *testing.T, s *Scry, name string, change func()) {
+// killBeforeCommit kills everything with SIGKILL after a change to name's
+// cookie was snapshotted but before Chromium committed it to the profile's
+// cookie database, so that the restart can show the snapshot bringing it
+// back. Each attempt runs prepare (which sets name), waits until Chromium
+// has committed that, runs change (which must change name's cookie and
+// wait for its snapshot), then freezes Chromium's whole process group
+// (SIGSTOP: its network service, which writes the database, is in it) and
+// only then compares the database with the committed one. Chromium commits
+// about 30 s after the first pending change, so the comparison almost
+// always finds the database unchanged and the kill follows; when Chromium
+// did commit in between, the test thaws it and tries again, with a fresh
+// window. It returns the attempt that succeeded, from 1.
+func killBeforeCommit(t *testing.T, s *Scry, name string, prepare, change func(attempt int)) int {
 	t.Helper()
-	// The name is stored in clear (the value is encrypted): once it is in
-	// the file, Chromium has committed the cookie.
-	waitFor(t, 90*time.Second, "Chromium commits "+name+" to its cookie database", func() error {
-		b, err := os.ReadFile(filepath.Join(s.ProfileDir, "Default", "Cookies"))
-		if err != nil {
-			return err
+	const attempts = 5
+	for attempt := 1; attempt <= attempts; attempt++ {
+		prev := cookieDB(t, s.ProfileDir)
+		prepare(attempt)
+		// The name is stored in clear (the value is encrypted): once it
+		// is in the file, and the file changed since prepare began,
+		// Chromium has committed the cookie.
+		waitFor(t, 90*time.Second, "Chromium commits "+name+" to its cookie database", func() error {
+			b, err := os.ReadFile(filepath.Join(s.ProfileDir, "Default", "Cookies"))
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains(b, []byte(name)) || cookieDB(t, s.ProfileDir) == prev {
+				return fmt.Errorf("not in the database yet")
+			}
+			return nil
+		})
+		before := cookieDB(t, s.ProfileDir)
+		change(attempt)
+		if err := syscall.Kill(-s.ChromiumPid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("freeze chromium's process group: %v", err)
 		}
-		if !bytes.Contains(b, []byte(name)) {
-			return fmt.Errorf("not in the database yet")
+		after := cookieDB(t, s.ProfileDir)
+		if after == before {
+			killEverything(t, s)
+			return attempt
 		}
-		return nil
-	})
-	before := cookieDB(t, s.ProfileDir)
-	change()
-	killEverything(t, s)
-	if after := cookieDB(t, s.ProfileDir); after != before {
-		t.Skipf("Chromium committed its cookie database between the change and the kill (%s, then %s): "+
-			"the profile has the change too, so this run cannot show the snapshot bringing it back", before, after)
+		t.Logf("attempt %d: Chromium committed its cookie database between the change and the freeze (%s, then %s); again", attempt, before, after)
+		if err := syscall.Kill(-s.ChromiumPid, syscall.SIGCONT); err != nil {
+			t.Fatalf("thaw chromium's process group: %v", err)
+		}
 	}
+	t.Fatalf("Chromium committed its cookie database between the change and the freeze in each of %d attempts", attempts)
+	return 0
 }
 
 // waitSnapshotted waits until the cookie snapshot satisfies ok.
@@ -599,16 +618,18 @@ func restoredFromSnapshot(t *testing.T, s *Scry) map[string]any {
 func TestRotatedCookieSurvivesHardKill(t *testing.T) {
 	site := cookieSite(t)
 	s := Start(t, Options{Env: fastCookies})
-	visit(t, s, site.URL+"/set?n=scry_rotated&v=old")
-	killBeforeCommit(t, s, "scry_rotated", func() {
-		visit(t, s, site.URL+"/set?n=scry_rotated&v=new")
-		waitSnapshotted(t, s, "snapshot of the rotated cookie", func(b string) bool { return strings.Contains(b, `"new"`) })
+	rotated := func(attempt int) string { return fmt.Sprintf("new%d", attempt) }
+	n := killBeforeCommit(t, s, "scry_rotated", func(attempt int) {
+		visit(t, s, site.URL+fmt.Sprintf("/set?n=scry_rotated&v=old%d", attempt))
+	}, func(attempt int) {
+		visit(t, s, site.URL+"/set?n=scry_rotated&v="+rotated(attempt))
+		waitSnapshotted(t, s, "snapshot of the rotated cookie", func(b string) bool { return strings.Contains(b, `"`+rotated(attempt)+`"`) })
 	})
 
 	s2 := Start(t, Options{ProfileDir: s.ProfileDir, Env: fastCookies})
 	restoredFromSnapshot(t, s2)
-	if got := visit(t, s2, site.URL+"/seen?n=scry_rotated"); got != "new" {
-		t.Errorf("after a hard kill the site got scry_rotated=%q, want the rotated value %q", got, "new")
+	if got := visit(t, s2, site.URL+"/seen?n=scry_rotated"); got != rotated(n) {
+		t.Errorf("after a hard kill the site got scry_rotated=%q, want the rotated value %q", got, rotated(n))
 	}
 }
 
@@ -618,13 +639,15 @@ func TestRotatedCookieSurvivesHardKill(t *testing.T) {
 func TestLogoutSurvivesHardKill(t *testing.T) {
 	site := cookieSite(t)
 	s := Start(t, Options{Env: fastCookies})
-	visit(t, s, site.URL+"/set?n=scry_login&v=yes")
-	killBeforeCommit(t, s, "scry_login", func() {
+	marker := func(attempt int) string { return fmt.Sprintf("out%d", attempt) }
+	n := killBeforeCommit(t, s, "scry_login", func(int) {
+		visit(t, s, site.URL+"/set?n=scry_login&v=yes")
+	}, func(attempt int) {
 		visit(t, s, site.URL+"/set?n=scry_login&v=")
 		// A marker set with the logout proves the snapshot came after it.
-		visit(t, s, site.URL+"/set?n=scry_marker&v=out")
+		visit(t, s, site.URL+"/set?n=scry_marker&v="+marker(attempt))
 		waitSnapshotted(t, s, "snapshot after the logout", func(b string) bool {
-			return strings.Contains(b, `"scry_marker"`) && !strings.Contains(b, `"scry_login"`)
+			return strings.Contains(b, `"`+marker(attempt)+`"`) && !strings.Contains(b, `"scry_login"`)
 		})
 	})
 
@@ -635,8 +658,8 @@ func TestLogoutSurvivesHardKill(t *testing.T) {
 	if got := visit(t, s2, site.URL+"/seen?n=scry_login"); got != "" {
 		t.Errorf("after a hard kill the logged-out cookie is back: scry_login=%q", got)
 	}
-	if got := visit(t, s2, site.URL+"/seen?n=scry_marker"); got != "out" {
-		t.Errorf("after a hard kill scry_marker=%q, want %q", got, "out")
+	if got := visit(t, s2, site.URL+"/seen?n=scry_marker"); got != marker(n) {
+		t.Errorf("after a hard kill scry_marker=%q, want %q", got, marker(n))
 	}
 }
 
