@@ -548,15 +548,25 @@ func killBeforeCommit(t *testing.T, s *Scry, name string, prepare, change func(a
 		prev := cookieDB(t, s.ProfileDir)
 		prepare(attempt)
 		// The name is stored in clear (the value is encrypted): once it
-		// is in the file, and the file changed since prepare began,
-		// Chromium has committed the cookie.
+		// is in the file, the file changed since prepare began, and the
+		// rollback journal was emptied after the database was written
+		// (SQLite's last step of a commit), Chromium has committed the
+		// cookie.
+		db := filepath.Join(s.ProfileDir, "Default", "Cookies")
 		waitFor(t, 90*time.Second, "Chromium commits "+name+" to its cookie database", func() error {
-			b, err := os.ReadFile(filepath.Join(s.ProfileDir, "Default", "Cookies"))
+			b, err := os.ReadFile(db)
 			if err != nil {
 				return err
 			}
 			if !bytes.Contains(b, []byte(name)) || cookieDB(t, s.ProfileDir) == prev {
 				return fmt.Errorf("not in the database yet")
+			}
+			dfi, err := os.Stat(db)
+			if err != nil {
+				return err
+			}
+			if jfi, err := os.Stat(db + "-journal"); err == nil && (jfi.Size() > 0 || jfi.ModTime().Before(dfi.ModTime())) {
+				return fmt.Errorf("a commit is in flight (journal of %d bytes, older than the database: %v)", jfi.Size(), jfi.ModTime().Before(dfi.ModTime()))
 			}
 			return nil
 		})
