@@ -64,12 +64,25 @@ func screenPoint(t *testing.T, ctx context.Context, id string) (uint16, uint16) 
 	return uint16(xy[0]), uint16(xy[1])
 }
 
-// typeInto clicks the element through VNC and types text into it.
-func typeInto(t *testing.T, v *rfbclient.Client, x, y uint16, text string) {
+// typeInto clicks the element through VNC until it has the focus, as a
+// human would who sees no caret yet (a window just opened may still be
+// moving into place or not yet on top), and types text into it.
+func typeInto(t *testing.T, v *rfbclient.Client, ctx context.Context, id, text string) {
 	t.Helper()
-	if err := v.Click(x, y); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, 20*time.Second, fmt.Sprintf("#%s focused by a click through VNC", id), func() error {
+		x, y := screenPoint(t, ctx, id)
+		if err := v.Click(x, y); err != nil {
+			t.Fatal(err)
+		}
+		focused, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.hasFocus() && document.activeElement === document.getElementById(%q)`, id)))
+		if err != nil {
+			return err
+		}
+		if !focused {
+			return fmt.Errorf("clicked at %d,%d; not focused", x, y)
+		}
+		return nil
+	})
 	if err := v.TypeText(text); err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +124,7 @@ func TestHumanAndAgentShareTheBrowser(t *testing.T) {
 	}
 
 	// Type into the page through VNC; read it back through CDP.
-	x, y := screenPoint(t, ctx, "i")
-	typeInto(t, v, x, y, "hello from vnc")
+	typeInto(t, v, ctx, "i", "hello from vnc")
 	waitValue(t, ctx, "i", "hello from vnc")
 
 	// The login popup: a human clicks the button, the popup must land on
@@ -148,8 +160,7 @@ func TestHumanAndAgentShareTheBrowser(t *testing.T) {
 	if deref(b.Left) < 0 || deref(b.Top) < 0 || deref(b.Left)+b.Width > 1440 || deref(b.Top)+b.Height > 900 || b.Width < 200 {
 		t.Errorf("popup window %s is not inside the 1440x900 screen", fmtBounds(b))
 	}
-	px, py := screenPoint(t, pctx, "p")
-	typeInto(t, v, px, py, "popup typing")
+	typeInto(t, v, pctx, "p", "popup typing")
 	waitValue(t, pctx, "p", "popup typing")
 }
 
