@@ -129,17 +129,26 @@ func TestHumanAndAgentShareTheBrowser(t *testing.T) {
 
 	// The login popup: a human clicks the button, the popup must land on
 	// the screen and take typing.
-	popupCh := chromedp.WaitNewTarget(ctx, func(i *target.Info) bool { return strings.HasSuffix(i.URL, "/popup") })
 	bx, by := screenPoint(t, ctx, "open")
 	if err := v.Click(bx, by); err != nil {
 		t.Fatal(err)
 	}
+	// The target list, not chromedp.WaitNewTarget: that one skips a
+	// target someone attached to before its URL became /popup.
 	var popupID target.ID
-	select {
-	case popupID = <-popupCh:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no popup opened after clicking through VNC")
-	}
+	waitFor(t, 20*time.Second, "a popup opened by clicking through VNC", func() error {
+		infos, err := chromedp.Targets(ctx)
+		if err != nil {
+			return err
+		}
+		for _, i := range infos {
+			if i.Type == "page" && strings.HasSuffix(i.URL, "/popup") {
+				popupID = i.TargetID
+				return nil
+			}
+		}
+		return errors.New("no /popup page among the targets")
+	})
 	pctx, pcancel := chromedp.NewContext(ctx, chromedp.WithTargetID(popupID))
 	defer pcancel()
 	waitFor(t, 20*time.Second, "popup loaded", func() error {
