@@ -100,8 +100,9 @@ func freeDisplay(t *testing.T) string {
 // flags starts from these.
 const quietChromium = scrytest.QuietChromium
 
-// Start runs scry on a temporary profile (or o.ProfileDir), with the doors
-// on port 0, and waits until it is ready unless o.NoWait.
+// Start runs scry on a temporary profile (or o.ProfileDir), with the agent
+// door on port 0 (see scrytest.Start), and waits until it is ready unless
+// o.NoWait.
 func Start(t *testing.T, o Options) *Scry {
 	t.Helper()
 	so := scrytest.Options{Bin: scryBin, Env: o.Env, ProfileDir: o.ProfileDir}

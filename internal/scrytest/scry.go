@@ -56,9 +56,9 @@ type Scry struct {
 	err     error
 }
 
-// Start runs scry with a profile, reserved internal ports, a free display
-// and the doors on port 0 (unless o.Env says otherwise), and returns at
-// once; WaitReady waits for it.
+// Start runs scry with a profile, reserved ports for Chromium, x11vnc and
+// the human door, a free display and the agent door on port 0 (unless
+// o.Env says otherwise), and returns at once; WaitReady waits for it.
 func Start(o Options) (_ *Scry, err error) {
 	s := &Scry{ProfileDir: o.ProfileDir, ready: make(chan struct{}), grew: make(chan struct{}), done: make(chan struct{})}
 	defer func() {
@@ -92,11 +92,17 @@ func Start(o Options) (_ *Scry, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The human door's port is named, not 0: the handoff links scry hands
+	// out are built from NOVNC_PORT.
+	human, err := s.reserve()
+	if err != nil {
+		return nil, err
+	}
 	s.Env = map[string]string{
 		"PROFILE_DIR":        s.ProfileDir,
 		"DISPLAY":            s.Display,
 		"CDP_PORT":           "0",
-		"NOVNC_PORT":         "0",
+		"NOVNC_PORT":         human.String(),
 		"CDP_INTERNAL_PORT":  internal.String(),
 		"VNC_PORT":           vnc.String(),
 		"LOG_FORMAT":         "json",
