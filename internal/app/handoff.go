@@ -43,7 +43,7 @@ func (s *scry) newHandoffs() *handoffs {
 		OnEvent: onEvent,
 	})
 	h.human = &handoff.Human{Registry: h.reg}
-	h.api = &handoff.API{Registry: h.reg, BaseURL: cfg.HandoffBaseURL, HumanPort: cfg.NoVNCPort}
+	h.api = &handoff.API{Registry: h.reg, BaseURL: cfg.HandoffBaseURL, HumanPort: func() int { return s.boundPort(s.novncDoor, cfg.NoVNCPort) }}
 
 	// Login status from the snapshots; without them, from the browser.
 	// Read as the cookie store writes it: through profile.Dir, no links

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"syscall"
@@ -63,6 +64,23 @@ type scry struct {
 	failed context.Context
 }
 
+// boundPort is the port door listens on once it is open (CDP_PORT or
+// NOVNC_PORT 0 picks one), else the configured one.
+func (s *scry) boundPort(d *door.Server, configured int) int {
+	if d == nil {
+		return configured
+	}
+	select {
+	case <-d.Ready():
+	default:
+		return configured
+	}
+	if ap, err := netip.ParseAddrPort(d.Address()); err == nil {
+		return int(ap.Port())
+	}
+	return configured
+}
+
 func (s *scry) internalCDP() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.CDPInternalPort))
 }
@@ -97,8 +115,8 @@ func (s *scry) run(ctx context.Context) (err error) {
 		}
 		return &ExitError{Code: code, Err: fmt.Errorf("start-up failed: %w", err)}
 	}
-	s.log.Info("scry ready", "cdp", fmt.Sprintf("http://127.0.0.1:%d/json/version", s.cfg.CDPPort),
-		"novnc", fmt.Sprintf("http://127.0.0.1:%d/", s.cfg.NoVNCPort), "chromium_pid", s.chromiumProcess().Pid())
+	s.log.Info("scry ready", "cdp", fmt.Sprintf("http://127.0.0.1:%d/json/version", s.boundPort(s.cdpDoor, s.cfg.CDPPort)),
+		"novnc", fmt.Sprintf("http://127.0.0.1:%d/", s.boundPort(s.novncDoor, s.cfg.NoVNCPort)), "chromium_pid", s.chromiumProcess().Pid())
 
 	select {
 	case <-ctx.Done():

@@ -30,9 +30,10 @@ const Prefix = "/scry/v1/handoffs"
 type API struct {
 	Registry *Registry
 	// BaseURL is HANDOFF_BASE_URL: where people reach the human door. If
-	// empty, links use the request's host with HumanPort.
+	// empty, links use the request's host with HumanPort's answer: the
+	// port the human door listens on.
 	BaseURL   string
-	HumanPort int
+	HumanPort func() int
 }
 
 // LinkBase is the start of the links handed out in answer to r.
@@ -40,7 +41,7 @@ func (a *API) LinkBase(r *http.Request) string {
 	if a.BaseURL != "" {
 		return strings.TrimRight(a.BaseURL, "/")
 	}
-	return LinkBase(r, a.HumanPort)
+	return LinkBase(r, a.HumanPort())
 }
 
 // LinkBase builds http(s)://HOST:port from the host a request used.

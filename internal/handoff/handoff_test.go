@@ -188,7 +188,7 @@ func TestLimitsAndValidation(t *testing.T) {
 func TestAPI(t *testing.T) {
 	var log bytes.Buffer
 	r, _, _ := newTestRegistry(t, &log)
-	api := &API{Registry: r, HumanPort: 6080}
+	api := &API{Registry: r, HumanPort: func() int { return 6080 }}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	post := func(body string) (*http.Response, map[string]any) {
