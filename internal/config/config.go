@@ -137,144 +137,181 @@ func Default(name string) string {
 // FromEnv builds a Config from getenv (os.Getenv in production) and
 // validates it. The error lists every bad variable, not only the first.
 func FromEnv(getenv func(string) string) (*Config, error) {
-	var errs []error
-	get := func(name string) string { return cmp.Or(getenv(name), Default(name)) }
-	port := func(name string) int {
-		v := get(name)
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a port number 1-65535", name, v))
-			return 0
-		}
-		return n
+	e := &envReader{getenv: getenv}
+	c := &Config{}
+	e.readProcess(c)
+	e.readDoors(c)
+	e.readToken(c)
+	e.readBrowser(c)
+	e.readHandoffs(c)
+	errs := append(e.errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
-	// A door may take port 0: any free port, which scry logs as it opens.
-	doorPort := func(name string) int {
-		if getenv(name) == "0" {
-			return 0
-		}
-		return port(name)
-	}
-	duration := func(name string) time.Duration {
-		v := get(name)
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 20s", name, v))
-			return 0
-		}
-		return d
-	}
-	id := func(name string) int {
-		v := get(name)
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a numeric id >= 0", name, v))
-			return 0
-		}
-		return n
-	}
+	return c, nil
+}
 
-	c := &Config{
-		ProfileDir:      get("PROFILE_DIR"),
-		Display:         get("DISPLAY"),
-		CDPPort:         doorPort("CDP_PORT"),
-		CDPInternalPort: port("CDP_INTERNAL_PORT"),
-		NoVNCPort:       doorPort("NOVNC_PORT"),
-		VNCPort:         port("VNC_PORT"),
-		VNCPassword:     get("VNC_PASSWORD"),
-		ChildUID:        id("CHILD_UID"),
-		ChromiumPath:    get("CHROMIUM_PATH"),
-		NoVNCDir:        get("NOVNC_DIR"),
-		ShutdownTimeout: duration("SHUTDOWN_TIMEOUT"),
-		StartupTimeout:  duration("STARTUP_TIMEOUT"),
-		LogFormat:       get("LOG_FORMAT"),
-		LogLevel:        get("LOG_LEVEL"),
+// envReader reads variables, falling back to their defaults in Vars, and keeps
+// every error.
+type envReader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *envReader) get(name string) string { return cmp.Or(e.getenv(name), Default(name)) }
+
+func (e *envReader) set(name string) bool { return e.getenv(name) != "" }
+
+func (e *envReader) fail(err error) { e.errs = append(e.errs, err) }
+
+func (e *envReader) port(name string) int {
+	v := e.get(name)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		e.fail(fmt.Errorf("%s=%q: want a port number 1-65535", name, v))
+		return 0
 	}
+	return n
+}
+
+// doorPort is a door's port: 0 means any free port, which scry logs as
+// the door opens.
+func (e *envReader) doorPort(name string) int {
+	if e.getenv(name) == "0" {
+		return 0
+	}
+	return e.port(name)
+}
+
+func (e *envReader) duration(name string) time.Duration {
+	v := e.get(name)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.fail(fmt.Errorf("%s=%q: want a positive duration such as 20s", name, v))
+		return 0
+	}
+	return d
+}
+
+func (e *envReader) id(name string) int {
+	v := e.get(name)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		e.fail(fmt.Errorf("%s=%q: want a numeric id >= 0", name, v))
+		return 0
+	}
+	return n
+}
+
+// choice is true for on and false for off, the variable's two words.
+func (e *envReader) choice(name, on, off string) bool {
+	switch v := e.get(name); v {
+	case on:
+		return true
+	case off:
+		return false
+	default:
+		e.fail(fmt.Errorf("%s=%q: want %s or %s", name, v, on, off))
+		return false
+	}
+}
+
+// readProcess reads what scry itself and its children run with.
+func (e *envReader) readProcess(c *Config) {
+	c.ProfileDir = e.get("PROFILE_DIR")
+	c.Display = e.get("DISPLAY")
+	c.ChildUID = e.id("CHILD_UID")
 	// CHILD_GID's default is CHILD_UID's value (an invalid CHILD_UID is
 	// reported once, under its own name).
 	c.ChildGID = c.ChildUID
-	if getenv("CHILD_GID") != "" {
-		c.ChildGID = id("CHILD_GID")
+	if e.set("CHILD_GID") {
+		c.ChildGID = e.id("CHILD_GID")
 	}
-	c.CookieInterval = duration("SESSION_COOKIE_INTERVAL")
-	c.HeaderTimeout = duration("HEADER_TIMEOUT")
-	c.CDPMaxConns = id("CDP_MAX_CONNS")
-	if getenv("CDP_NOAUTH_PORT") != "" {
-		c.CDPNoAuthPort = port("CDP_NOAUTH_PORT")
+	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT")
+	c.StartupTimeout = e.duration("STARTUP_TIMEOUT")
+	c.LogFormat = e.get("LOG_FORMAT")
+	c.LogLevel = e.get("LOG_LEVEL")
+	c.SessionCookies = e.choice("SESSION_COOKIES", "persist", "off")
+	c.CookieInterval = e.duration("SESSION_COOKIE_INTERVAL")
+}
+
+// readDoors reads both doors' ports, limits and host policies.
+func (e *envReader) readDoors(c *Config) {
+	c.CDPPort = e.doorPort("CDP_PORT")
+	c.CDPInternalPort = e.port("CDP_INTERNAL_PORT")
+	if e.set("CDP_NOAUTH_PORT") {
+		c.CDPNoAuthPort = e.port("CDP_NOAUTH_PORT")
 	}
-	c.VNCMaxViewers = id("VNC_MAX_VIEWERS")
-	c.VNCHandshakeTimeout = duration("VNC_HANDSHAKE_TIMEOUT")
-	c.CDPToken = get("CDP_TOKEN")
-	if f := get("CDP_TOKEN_FILE"); f != "" {
+	c.NoVNCPort = e.doorPort("NOVNC_PORT")
+	c.VNCPort = e.port("VNC_PORT")
+	c.VNCPassword = e.get("VNC_PASSWORD")
+	c.NoVNCDir = e.get("NOVNC_DIR")
+	c.HeaderTimeout = e.duration("HEADER_TIMEOUT")
+	c.CDPMaxConns = e.id("CDP_MAX_CONNS")
+	c.VNCMaxViewers = e.id("VNC_MAX_VIEWERS")
+	c.VNCHandshakeTimeout = e.duration("VNC_HANDSHAKE_TIMEOUT")
+	ka := e.get("KEEPALIVE")
+	if k, err := ParseKeepAlive(ka); err != nil {
+		e.fail(fmt.Errorf("KEEPALIVE=%q: %w", ka, err))
+	} else {
+		c.KeepAlive = k
+	}
+	c.CDPAllowedHosts = splitList(e.get("CDP_ALLOWED_HOSTS"))
+	c.CDPAllowedOrigins = splitList(e.get("CDP_ALLOWED_ORIGINS"))
+	c.NoVNCAllowedHosts = splitList(e.get("NOVNC_ALLOWED_HOSTS"))
+}
+
+// readToken reads CDP_TOKEN, or the file CDP_TOKEN_FILE names.
+func (e *envReader) readToken(c *Config) {
+	c.CDPToken = e.get("CDP_TOKEN")
+	if f := e.get("CDP_TOKEN_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("CDP_TOKEN_FILE=%q: %w", f, err))
+			e.fail(fmt.Errorf("CDP_TOKEN_FILE=%q: %w", f, err))
 		case strings.TrimSpace(string(b)) == "":
-			errs = append(errs, fmt.Errorf("CDP_TOKEN_FILE=%q: the file is empty; put the token in it", f))
+			e.fail(fmt.Errorf("CDP_TOKEN_FILE=%q: the file is empty; put the token in it", f))
 		default:
 			c.CDPToken = strings.TrimSpace(string(b))
 		}
 	}
 	if c.CDPToken != "" && len(c.CDPToken) < 16 {
-		errs = append(errs, errors.New("CDP_TOKEN: too short (under 16 characters); use a random token, e.g. openssl rand -hex 32"))
+		e.fail(errors.New("CDP_TOKEN: too short (under 16 characters); use a random token, e.g. openssl rand -hex 32"))
 	}
-	switch v := get("SESSION_COOKIES"); v {
-	case "persist":
-		c.SessionCookies = true
-	case "off":
-	default:
-		errs = append(errs, fmt.Errorf("SESSION_COOKIES=%q: want persist or off", v))
-	}
-	switch v := get("ALLOW_FILE_URLS"); v {
-	case "on":
-		c.AllowFileURLs = true
-	case "off":
-	default:
-		errs = append(errs, fmt.Errorf("ALLOW_FILE_URLS=%q: want on or off", v))
-	}
+}
 
-	screen := get("SCREEN")
+// readBrowser reads how Chromium and its screen are set up.
+func (e *envReader) readBrowser(c *Config) {
+	c.ChromiumPath = e.get("CHROMIUM_PATH")
+	c.AllowFileURLs = e.choice("ALLOW_FILE_URLS", "on", "off")
+	screen := e.get("SCREEN")
 	if s, err := ParseScreen(screen); err != nil {
-		errs = append(errs, fmt.Errorf("SCREEN=%q: %w", screen, err))
+		e.fail(fmt.Errorf("SCREEN=%q: %w", screen, err))
 	} else {
 		c.Screen = s
 	}
-
-	ka := get("KEEPALIVE")
-	if k, err := ParseKeepAlive(ka); err != nil {
-		errs = append(errs, fmt.Errorf("KEEPALIVE=%q: %w", ka, err))
-	} else {
-		c.KeepAlive = k
-	}
-
-	flags, err := SplitWords(get("CHROME_EXTRA_FLAGS"))
+	flags, err := SplitWords(e.get("CHROME_EXTRA_FLAGS"))
 	if err != nil {
-		errs = append(errs, fmt.Errorf("CHROME_EXTRA_FLAGS=%q: %w", get("CHROME_EXTRA_FLAGS"), err))
+		e.fail(fmt.Errorf("CHROME_EXTRA_FLAGS=%q: %w", e.get("CHROME_EXTRA_FLAGS"), err))
 	}
 	c.ChromeExtraFlags = flags
-	c.CDPAllowedHosts = splitList(get("CDP_ALLOWED_HOSTS"))
-	c.CDPAllowedOrigins = splitList(get("CDP_ALLOWED_ORIGINS"))
-	c.NoVNCAllowedHosts = splitList(get("NOVNC_ALLOWED_HOSTS"))
+}
 
-	c.HandoffBaseURL = strings.TrimRight(get("HANDOFF_BASE_URL"), "/")
-	c.HandoffWebhookURL = get("HANDOFF_WEBHOOK_URL")
-	// The webhook's URL is itself a secret (Slack's are): never echoed.
+// readHandoffs reads where handoff links point, the webhook, and the
+// sites whose logins are watched.
+func (e *envReader) readHandoffs(c *Config) {
+	c.HandoffBaseURL = strings.TrimRight(e.get("HANDOFF_BASE_URL"), "/")
+	c.HandoffWebhookURL = e.get("HANDOFF_WEBHOOK_URL")
 	if u, err := url.Parse(c.HandoffBaseURL); c.HandoffBaseURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
-		errs = append(errs, fmt.Errorf("HANDOFF_BASE_URL=%q: want an absolute http or https URL without a query, such as https://scry.example.com", c.HandoffBaseURL))
+		e.fail(fmt.Errorf("HANDOFF_BASE_URL=%q: want an absolute http or https URL without a query, such as https://scry.example.com", c.HandoffBaseURL))
 	}
+	// The webhook's URL is itself a secret (Slack's are): never echoed.
 	if u, err := url.Parse(c.HandoffWebhookURL); c.HandoffWebhookURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
-		errs = append(errs, errors.New("HANDOFF_WEBHOOK_URL: want an absolute http or https URL"))
+		e.fail(errors.New("HANDOFF_WEBHOOK_URL: want an absolute http or https URL"))
 	}
-	for _, s := range splitList(get("WATCH_SITES")) {
+	for _, s := range splitList(e.get("WATCH_SITES")) {
 		c.WatchSites = append(c.WatchSites, strings.ToLower(s))
 	}
-
-	errs = append(errs, c.validate()...)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return c, nil
 }
 
 func (c *Config) validate() []error {
