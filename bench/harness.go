@@ -204,103 +204,144 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 	d := Defaults(1000)
 	o.Conns, o.Evals, o.Shots = cmpOr(o.Conns, d.Conns), cmpOr(o.Evals, d.Evals), cmpOr(o.Shots, d.Shots)
 	start := time.Now()
-	rep := &Report{Options: o}
+	m := &measurement{ctx: ctx, paths: paths, o: o, rep: &Report{Options: o}, hc: scrytest.NewHTTPClient()}
 	for _, p := range paths {
-		rep.Results = append(rep.Results, &Result{Path: p})
+		m.rep.Results = append(m.rep.Results, &Result{Path: p})
 	}
-	hc := scrytest.NewHTTPClient()
-
-	// A page of the bench's own, in front, drawn once through the baseline.
-	setup, err := scrytest.DialBrowser(ctx, hc, paths[0].Addr)
+	setup, target, err := m.openPage()
+	if setup != nil {
+		defer setup.Close()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", paths[0].Name, err)
+		return nil, err
 	}
-	defer setup.Close()
+	defer setup.Call(context.WithoutCancel(ctx), "", "Target.closeTarget", map[string]any{"targetId": target}, nil)
+	defer m.closeClients()
+	if err := m.dialClients(target); err != nil {
+		return nil, err
+	}
+	for _, step := range []func() error{m.fresh, m.evals, m.shots} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	m.rep.Elapsed = time.Since(start)
+	return m.rep, nil
+}
+
+// measurement is one Measure run.
+type measurement struct {
+	ctx     context.Context
+	paths   []Path
+	o       Options
+	rep     *Report
+	hc      *http.Client
+	clients []*client
+}
+
+// openPage opens a page of the bench's own, in front, drawn once through
+// the baseline, and returns the connection that opened it (to close it
+// with) and its target.
+func (m *measurement) openPage() (setup *scrytest.CDP, target string, err error) {
+	ctx := m.ctx
+	setup, err = scrytest.DialBrowser(ctx, m.hc, m.paths[0].Addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to %s: %w", m.paths[0].Name, err)
+	}
 	var ver struct{ Product string }
 	if err := setup.Call(ctx, "", "Browser.getVersion", nil, &ver); err != nil {
-		return nil, err
+		return setup, "", err
 	}
-	rep.Browser = ver.Product
+	m.rep.Browser = ver.Product
 	var created struct{ TargetID string }
 	if err := setup.Call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &created); err != nil {
-		return nil, err
+		return setup, "", err
 	}
-	defer setup.Call(context.WithoutCancel(ctx), "", "Target.closeTarget", map[string]any{"targetId": created.TargetID}, nil)
 	_ = setup.Call(ctx, "", "Target.activateTarget", map[string]any{"targetId": created.TargetID}, nil)
 	var att struct{ SessionID string }
 	if err := setup.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &att); err != nil {
-		return nil, err
+		return setup, created.TargetID, err
 	}
 	url := "data:text/html;base64," + base64.StdEncoding.EncodeToString([]byte(heavyPage))
 	if err := setup.Call(ctx, att.SessionID, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
-		return nil, err
+		return setup, created.TargetID, err
 	}
 	if err := waitTitle(ctx, setup, att.SessionID, "ready", 30*time.Second); err != nil {
-		return nil, err
+		return setup, created.TargetID, err
 	}
+	return setup, created.TargetID, nil
+}
 
-	clients := make([]*client, len(paths))
-	defer func() {
-		for _, cl := range clients {
-			if cl != nil {
-				_ = cl.c.Close()
-			}
-		}
-	}()
-	for i, p := range paths {
-		c, err := scrytest.DialBrowser(ctx, hc, p.Addr)
+// dialClients opens each path's long-lived connection, attached to target.
+func (m *measurement) dialClients(target string) error {
+	m.clients = make([]*client, len(m.paths))
+	for i, p := range m.paths {
+		c, err := scrytest.DialBrowser(m.ctx, m.hc, p.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("connect through %s: %w", p.Name, err)
+			return fmt.Errorf("connect through %s: %w", p.Name, err)
 		}
-		clients[i] = &client{c: c}
+		m.clients[i] = &client{c: c}
 		var a struct{ SessionID string }
-		if err := c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &a); err != nil {
-			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		if err := c.Call(m.ctx, "", "Target.attachToTarget", map[string]any{"targetId": target, "flatten": true}, &a); err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
 		}
-		clients[i].session = a.SessionID
+		m.clients[i].session = a.SessionID
 	}
+	return nil
+}
 
-	// interleave runs one turn per path per iteration, rotating the order.
-	interleave := func(n int, turn func(i int) error) error {
-		for it := range n {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			for k := range paths {
-				if err := turn((it + k) % len(paths)); err != nil {
-					return fmt.Errorf("%s: %w", paths[(it+k)%len(paths)].Name, err)
-				}
+func (m *measurement) closeClients() {
+	for _, cl := range m.clients {
+		if cl != nil {
+			_ = cl.c.Close()
+		}
+	}
+}
+
+// interleave runs one turn per path per iteration, rotating the order:
+// warm untimed iterations first, then n kept ones.
+func (m *measurement) interleave(warm, n int, turn func(i int, keep bool) error) error {
+	for it := range warm + n {
+		if err := m.ctx.Err(); err != nil {
+			return err
+		}
+		for k := range m.paths {
+			i := (it + k) % len(m.paths)
+			if err := turn(i, it >= warm); err != nil {
+				return fmt.Errorf("%s: %w", m.paths[i].Name, err)
 			}
 		}
-		return nil
 	}
+	return nil
+}
 
-	// (a) Fresh connections. A few untimed ones first warm every path.
-	progress(o, "fresh connections: %d per path", o.Conns)
-	fresh := func(i int, keep bool) error {
-		d, err := freshConn(ctx, hc, paths[i].Addr)
+// fresh measures fresh connections (discovery, WebSocket, one call).
+func (m *measurement) fresh() error {
+	progress(m.o, "fresh connections: %d per path", m.o.Conns)
+	err := m.interleave(5, m.o.Conns, func(i int, keep bool) error {
+		d, err := freshConn(m.ctx, m.hc, m.paths[i].Addr)
 		if err == nil && keep {
-			rep.Results[i].Fresh = append(rep.Results[i].Fresh, d)
+			m.rep.Results[i].Fresh = append(m.rep.Results[i].Fresh, d)
 		}
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fresh connection: %w", err)
 	}
-	if err := interleave(5, func(i int) error { return fresh(i, false) }); err != nil {
-		return nil, fmt.Errorf("fresh connection: %w", err)
-	}
-	if err := interleave(o.Conns, func(i int) error { return fresh(i, true) }); err != nil {
-		return nil, fmt.Errorf("fresh connection: %w", err)
-	}
+	return nil
+}
 
-	// (b) Runtime.evaluate round-trips on each path's page session.
-	progress(o, "Runtime.evaluate round-trips: %d per path", o.Evals)
-	evalParams := map[string]any{"expression": "1+1", "returnByValue": true}
-	eval := func(i int, keep bool) error {
-		cl := clients[i]
-		id, msg, err := cl.c.Encode(cl.session, "Runtime.evaluate", evalParams)
+// evals measures Runtime.evaluate round-trips on each path's page session.
+func (m *measurement) evals() error {
+	progress(m.o, "Runtime.evaluate round-trips: %d per path", m.o.Evals)
+	params := map[string]any{"expression": "1+1", "returnByValue": true}
+	err := m.interleave(50, m.o.Evals, func(i int, keep bool) error {
+		cl := m.clients[i]
+		id, msg, err := cl.c.Encode(cl.session, "Runtime.evaluate", params)
 		if err != nil {
 			return err
 		}
-		res, d, _, err := cl.c.RoundTrip(ctx, id, msg)
+		res, d, _, err := cl.c.RoundTrip(m.ctx, id, msg)
 		if err != nil {
 			return err
 		}
@@ -308,27 +349,27 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 			return fmt.Errorf("evaluating 1+1 returned %s", res)
 		}
 		if keep {
-			rep.Results[i].Eval = append(rep.Results[i].Eval, d)
+			m.rep.Results[i].Eval = append(m.rep.Results[i].Eval, d)
 		}
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
 	}
-	if err := interleave(50, func(i int) error { return eval(i, false) }); err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
-	}
-	if err := interleave(o.Evals, func(i int) error { return eval(i, true) }); err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
-	}
+	return nil
+}
 
-	// (c) Screenshots of the heavy page.
-	progress(o, "screenshots: %d per path", o.Shots)
-	shotParams := map[string]any{"format": "png"}
-	shot := func(i int, keep bool) error {
-		cl := clients[i]
-		id, msg, err := cl.c.Encode(cl.session, "Page.captureScreenshot", shotParams)
+// shots measures screenshots of the heavy page.
+func (m *measurement) shots() error {
+	progress(m.o, "screenshots: %d per path", m.o.Shots)
+	params := map[string]any{"format": "png"}
+	err := m.interleave(2, m.o.Shots, func(i int, keep bool) error {
+		cl := m.clients[i]
+		id, msg, err := cl.c.Encode(cl.session, "Page.captureScreenshot", params)
 		if err != nil {
 			return err
 		}
-		res, d, wire, err := cl.c.RoundTrip(ctx, id, msg)
+		res, d, wire, err := cl.c.RoundTrip(m.ctx, id, msg)
 		if err != nil {
 			return err
 		}
@@ -340,21 +381,17 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 		if err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
 			return fmt.Errorf("screenshot is not a PNG (%d bytes, %v)", len(png), err)
 		}
-		r := rep.Results[i]
+		r := m.rep.Results[i]
 		r.ShotPNG, r.ShotWire = len(png), wire
 		if keep {
 			r.Shot = append(r.Shot, d)
 		}
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("screenshot: %w", err)
 	}
-	if err := interleave(2, func(i int) error { return shot(i, false) }); err != nil {
-		return nil, fmt.Errorf("Page.captureScreenshot: %w", err)
-	}
-	if err := interleave(o.Shots, func(i int) error { return shot(i, true) }); err != nil {
-		return nil, fmt.Errorf("Page.captureScreenshot: %w", err)
-	}
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	return nil
 }
 
 func cmpOr(v, def int) int {
