@@ -9,37 +9,12 @@ import (
 	"testing"
 )
 
-// tcpPair returns both ends of one loopback TCP connection.
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-accepted
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
-}
-
 // TestStreamCopy: streamCopy moves every byte of a stream larger than the
 // socket buffers, in order, counts them, and returns nil at the source's
 // end; a closed source reports net.ErrClosed.
 func TestStreamCopy(t *testing.T) {
-	in, src := tcpPair(t)  // the test writes in, streamCopy reads src
-	dst, out := tcpPair(t) // streamCopy writes dst, the test reads out
+	in, src := pair(t)  // the test writes in, streamCopy reads src
+	dst, out := pair(t) // streamCopy writes dst, the test reads out
 	want := make([]byte, 5<<20)
 	if _, err := rand.Read(want); err != nil {
 		t.Fatal(err)
@@ -69,8 +44,8 @@ func TestStreamCopy(t *testing.T) {
 	}
 
 	// Closed under it (Proxy.Close): net.ErrClosed, not a hang.
-	_, src2 := tcpPair(t)
-	dst2, _ := tcpPair(t)
+	_, src2 := pair(t)
+	dst2, _ := pair(t)
 	go func() { done <- func() result { n, err := streamCopy(dst2, src2); return result{n, err} }() }()
 	src2.Close()
 	if r := <-done; !errors.Is(r.err, net.ErrClosed) {
