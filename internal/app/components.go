@@ -112,6 +112,9 @@ func (s *scry) newCookies() {
 		BrowserAlive: s.chromium.Alive,
 		Logger:       log,
 	}
+	if s.cfg.RestoreTabs {
+		s.cookies.Tabs = cookies.NewTabs(store, s.cfg.AllowFileURLs)
+	}
 }
 
 // newDoor builds a door's server on port, on every interface.

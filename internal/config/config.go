@@ -48,6 +48,7 @@ type Config struct {
 	KeepAlive         KeepAlive
 	SessionCookies    bool
 	AllowFileURLs     bool
+	RestoreTabs       bool
 	CookieInterval    time.Duration
 	LogFormat         string
 	LogLevel          string
@@ -114,6 +115,7 @@ var Vars = []Var{
 	{"STARTUP_TIMEOUT", "120s", "bound on start-up before scry gives up"},
 	{"SESSION_COOKIES", "persist", "persist: snapshot cookies into PROFILE_DIR/.scry/cookies.json; restore session cookies (and persistent ones a hard kill lost) at start; off"},
 	{"SESSION_COOKIE_INTERVAL", "30s", "how often cookies are snapshotted (only written when they changed)"},
+	{"RESTORE_TABS", "off", "on: record the open tabs' URLs with each cookie snapshot (PROFILE_DIR/.scry/tabs.json) and reopen them, in order, after the cookies at start; needs SESSION_COOKIES=persist"},
 	{"ALLOW_FILE_URLS", "off", "on: the browser may open file: URLs, which lets an agent read the profile's files; off blocks them (internal pages such as chrome://policy stay blocked)"},
 	{"KEEPALIVE", "30s/10s/3", "TCP keepalive on every door connection: idle before probing/interval/probes"},
 	{"LOG_FORMAT", "text", "text or json"},
@@ -233,6 +235,7 @@ func (e *envReader) readProcess(c *Config) {
 	c.LogLevel = e.get("LOG_LEVEL")
 	c.SessionCookies = e.choice("SESSION_COOKIES", "persist", "off")
 	c.CookieInterval = e.duration("SESSION_COOKIE_INTERVAL")
+	c.RestoreTabs = e.choice("RESTORE_TABS", "on", "off")
 }
 
 // readDoors reads both doors' ports, limits and host policies.
@@ -332,6 +335,10 @@ func (c *Config) validate() []error {
 				errs = append(errs, fmt.Errorf("%s=%d and %s=%d: want different ports", ports[i].name, ports[i].n, ports[j].name, ports[j].n))
 			}
 		}
+	}
+	if c.RestoreTabs && !c.SessionCookies {
+		errs = append(errs, errors.New("RESTORE_TABS=on needs SESSION_COOKIES=persist: the tabs are recorded with the cookie snapshots, "+
+			"and reopened without the cookies they would load logged out; set SESSION_COOKIES=persist or RESTORE_TABS=off"))
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -700,6 +700,12 @@ type Schedule struct {
 // Run snapshots on sched until ctx ends. conn returns the current browser
 // connection (it may change if scry reconnects).
 func (s *Store) Run(ctx context.Context, sched Schedule, conn func(context.Context) (Caller, error)) {
+	s.run(ctx, sched, conn, nil)
+}
+
+// run is Run; tabs, if not nil, records the open tabs after each
+// snapshot.
+func (s *Store) run(ctx context.Context, sched Schedule, conn func(context.Context) (Caller, error), tabs *Tabs) {
 	t := time.NewTicker(sched.Interval)
 	defer t.Stop()
 	settle := time.NewTimer(time.Hour)
@@ -730,6 +736,11 @@ func (s *Store) Run(ctx context.Context, sched Schedule, conn func(context.Conte
 			if wrote {
 				_, n := s.Stats()
 				s.log.Debug("cookies saved", "count", n, "after", why)
+			}
+			if err == nil && tabs != nil {
+				if _, terr := tabs.Record(cctx, c); terr != nil && ctx.Err() == nil {
+					s.log.Warn("tab list not saved; will retry", "err", terr)
+				}
 			}
 		}
 		cancel()

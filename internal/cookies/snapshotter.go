@@ -20,6 +20,9 @@ type Snapshotter struct {
 	// browser; nil means always.
 	BrowserAlive func() bool
 	Logger       *slog.Logger
+	// Tabs, if not nil, records the open tabs with each snapshot and
+	// reopens them after the restore (RESTORE_TABS=on).
+	Tabs *Tabs
 
 	once     sync.Once
 	ready    chan struct{} // closed once restored
@@ -64,6 +67,14 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 		s.Logger.Info("cookies restored", "count", res.Put, "removed", res.Removed, "newer", newer,
 			"saved", res.Saved.UTC().Format(time.RFC3339))
 	}
+	if s.Tabs != nil {
+		n, err := s.Tabs.Restore(ctx, c)
+		if err != nil {
+			s.Logger.Warn("tabs not restored; the browser starts without them", "err", err)
+		} else if n > 0 {
+			s.Logger.Info("tabs restored", "count", n)
+		}
+	}
 	close(s.ready)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -74,7 +85,7 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	s.Store.Run(ctx, s.Schedule, s.Conn)
+	s.Store.run(ctx, s.Schedule, s.Conn, s.Tabs)
 	return nil
 }
 
@@ -101,6 +112,11 @@ func (s *Snapshotter) Close(ctx context.Context) {
 	if err != nil {
 		s.Logger.Warn("final cookie snapshot failed", "err", err)
 		return
+	}
+	if s.Tabs != nil {
+		if _, err := s.Tabs.Record(sctx, c); err != nil {
+			s.Logger.Warn("final tab list not saved", "err", err)
+		}
 	}
 	_, n := s.Store.Stats()
 	s.Logger.Info("cookies saved", "count", n)

@@ -1,0 +1,226 @@
+package cookies
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/profile"
+)
+
+// TabsFileName is the tab list's path inside PROFILE_DIR.
+var TabsFileName = filepath.Join(profile.StateDir, "tabs.json")
+
+// maxTabsFile bounds the tab list scry reads back.
+const maxTabsFile = 4 << 20
+
+type tabsFile struct {
+	Version int       `json:"version"`
+	Saved   time.Time `json:"saved"`
+	URLs    []string  `json:"urls"`
+}
+
+// Tabs records the URLs of the browser's open tabs, in order, with each
+// cookie snapshot (RESTORE_TABS=on) and reopens them at the next start,
+// after the cookies are back, so they load logged in. The file sits next
+// to the cookie snapshot and is as sensitive: a URL may carry a token.
+type Tabs struct {
+	store *Store
+	// allowFile records file: URLs too (ALLOW_FILE_URLS=on).
+	allowFile bool
+
+	mu   sync.Mutex
+	last []string // the list on disk; nil before it is known
+}
+
+// NewTabs returns the tab list kept beside store's snapshot.
+func NewTabs(store *Store, allowFile bool) *Tabs {
+	return &Tabs{store: store, allowFile: allowFile}
+}
+
+// Path is the tab list's file.
+func (t *Tabs) Path() string { return filepath.Join(t.store.dir, TabsFileName) }
+
+type targetInfo struct {
+	TargetID string `json:"targetId"`
+	Type     string `json:"type"`
+	Subtype  string `json:"subtype"`
+	URL      string `json:"url"`
+}
+
+// pages lists the browser's tabs in the order Chromium reports them.
+func pages(ctx context.Context, c Caller) ([]targetInfo, error) {
+	var res struct {
+		TargetInfos []targetInfo `json:"targetInfos"`
+	}
+	if err := c.Call(ctx, "Target.getTargets", nil, &res); err != nil {
+		return nil, err
+	}
+	var out []targetInfo
+	for _, ti := range res.TargetInfos {
+		// A prerendered page has a subtype; it is no tab.
+		if ti.Type == "page" && ti.Subtype == "" {
+			out = append(out, ti)
+		}
+	}
+	return out, nil
+}
+
+// keep reports whether a tab's URL is worth reopening: web pages, and
+// file: ones only where the browser may open them. Blank and new-tab
+// pages, chrome: and devtools: pages, data: and blob: URLs are not.
+func (t *Tabs) keep(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		return u.Host != ""
+	case "file":
+		return t.allowFile
+	}
+	return false
+}
+
+// blank reports whether a tab shows nothing of its own: the page Chromium
+// starts with.
+func blank(raw string) bool {
+	switch strings.TrimSuffix(raw, "/") {
+	case "", "about:blank", "chrome://newtab", "chrome://new-tab-page", "chrome-search://local-ntp/local-ntp.html":
+		return true
+	}
+	return false
+}
+
+// Record reads the open tabs' URLs and writes them if they changed since
+// the last write. It reports whether it wrote.
+func (t *Tabs) Record(ctx context.Context, c Caller) (bool, error) {
+	ps, err := pages(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("record tabs: %w", err)
+	}
+	urls := []string{}
+	for _, p := range ps {
+		if t.keep(p.URL) {
+			urls = append(urls, p.URL)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last != nil && slices.Equal(t.last, urls) {
+		return false, nil
+	}
+	if err := t.write(urls); err != nil {
+		return false, fmt.Errorf("record tabs: %w", err)
+	}
+	t.last = urls
+	return true, nil
+}
+
+func (t *Tabs) write(urls []string) error {
+	data, err := json.MarshalIndent(tabsFile{Version: 1, Saved: time.Now().UTC(), URLs: urls}, "", " ")
+	if err != nil {
+		return err
+	}
+	pd, err := t.store.profileDir()
+	if err != nil {
+		return err
+	}
+	if err := pd.MkdirAll(profile.StateDir, 0o700); err != nil {
+		return err
+	}
+	return pd.WriteFileAtomic(TabsFileName, data, 0o600, t.store.uid, t.store.gid)
+}
+
+// read returns the recorded URLs: nil when there is no list, and nil,
+// with the file moved aside, when it cannot be read.
+func (t *Tabs) read() ([]string, error) {
+	pd, err := t.store.profileDir()
+	if err != nil {
+		return nil, err
+	}
+	data, err := pd.ReadFile(TabsFileName, maxTabsFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var f tabsFile
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if err = dec.Decode(&f); err == nil && f.Version != 1 {
+			err = fmt.Errorf("unknown version %d", f.Version)
+		}
+	}
+	if err != nil {
+		name := fmt.Sprintf("%s.corrupt-%s", TabsFileName, time.Now().UTC().Format("20060102T150405Z"))
+		rerr := pd.Rename(TabsFileName, name)
+		t.store.log.Error("tab list unreadable; no tabs restored", "file", t.Path(), "err", err, "moved_to", name, "rename_err", rerr)
+		return nil, nil
+	}
+	return f.URLs, nil
+}
+
+// Restore opens the recorded URLs, in order, as new tabs. A URL already
+// open (Chromium restored its own session, say) is not opened twice. If
+// it opened any, it closes the blank tabs Chromium started with. It
+// returns how many tabs it opened.
+func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
+	urls, err := t.read()
+	if err != nil {
+		return 0, fmt.Errorf("restore tabs: %w", err)
+	}
+	if len(urls) == 0 {
+		t.mu.Lock()
+		t.last = urls
+		t.mu.Unlock()
+		return 0, nil
+	}
+	before, err := pages(ctx, c)
+	if err != nil {
+		return 0, fmt.Errorf("restore tabs: %w", err)
+	}
+	open := map[string]int{}
+	var blanks []string
+	for _, p := range before {
+		open[p.URL]++
+		if blank(p.URL) {
+			blanks = append(blanks, p.TargetID)
+		}
+	}
+	opened := 0
+	for _, u := range urls {
+		if open[u] > 0 {
+			open[u]--
+			continue
+		}
+		if err := c.Call(ctx, "Target.createTarget", map[string]any{"url": u}, nil); err != nil {
+			t.store.log.Warn("a recorded tab could not be reopened", "err", err)
+			t.store.log.Debug("tab not reopened", "url", u)
+			continue
+		}
+		t.store.log.Debug("tab reopened", "url", u)
+		opened++
+	}
+	if opened > 0 {
+		for _, id := range blanks {
+			if err := c.Call(ctx, "Target.closeTarget", map[string]any{"targetId": id}, nil); err != nil {
+				t.store.log.Debug("blank start tab not closed", "err", err)
+			}
+		}
+	}
+	// The list stays on disk until the tabs differ from it: a restart
+	// before the pages loaded reopens the same ones.
+	t.mu.Lock()
+	t.last = urls
+	t.mu.Unlock()
+	return opened, nil
+}

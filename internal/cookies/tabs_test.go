@@ -1,0 +1,161 @@
+package cookies
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// browserTabs is a fake browser's target list answering Target.getTargets,
+// createTarget and closeTarget.
+type browserTabs struct {
+	targets []targetInfo
+	next    int
+	created []string
+	closed  []string
+}
+
+func (b *browserTabs) add(typ, u string) {
+	b.next++
+	b.targets = append(b.targets, targetInfo{TargetID: fmt.Sprint("T", b.next), Type: typ, URL: u})
+}
+
+func (b *browserTabs) Call(ctx context.Context, method string, params, result any) error {
+	p, _ := json.Marshal(params)
+	var in struct {
+		URL      string `json:"url"`
+		TargetID string `json:"targetId"`
+	}
+	_ = json.Unmarshal(p, &in)
+	switch method {
+	case "Target.getTargets":
+		out, _ := json.Marshal(map[string]any{"targetInfos": b.targets})
+		return json.Unmarshal(out, result)
+	case "Target.createTarget":
+		b.created = append(b.created, in.URL)
+		b.add("page", in.URL)
+	case "Target.closeTarget":
+		b.closed = append(b.closed, in.TargetID)
+		b.targets = slices.DeleteFunc(b.targets, func(t targetInfo) bool { return t.TargetID == in.TargetID })
+	default:
+		return fmt.Errorf("unexpected %s", method)
+	}
+	return nil
+}
+
+func (b *browserTabs) urls() []string {
+	var u []string
+	for _, t := range b.targets {
+		if t.Type == "page" {
+			u = append(u, t.URL)
+		}
+	}
+	return u
+}
+
+func TestTabsRecordAndRestore(t *testing.T) {
+	store, dir := newStore(t)
+	tabs := NewTabs(store, false)
+	b := &browserTabs{}
+	b.add("page", "https://a.example/inbox?x=1")
+	b.add("page", "chrome://newtab/")
+	b.add("service_worker", "https://a.example/sw.js")
+	b.add("page", "devtools://devtools/bundled/inspector.html")
+	b.add("page", "file:///etc/passwd")
+	b.add("page", "about:blank")
+	b.add("page", "http://127.0.0.1:8080/b")
+	b.targets = append(b.targets, targetInfo{TargetID: "P", Type: "page", Subtype: "prerender", URL: "https://a.example/next"})
+
+	wrote, err := tabs.Record(context.Background(), b)
+	if err != nil || !wrote {
+		t.Fatalf("Record = %v, %v; want a write", wrote, err)
+	}
+	fi, err := os.Stat(tabs.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("tabs.json mode %v, want 0600", fi.Mode().Perm())
+	}
+	if wrote, err := tabs.Record(context.Background(), b); err != nil || wrote {
+		t.Errorf("unchanged tabs: Record = %v, %v; want no write", wrote, err)
+	}
+
+	// The next start: Chromium opened its new-tab page.
+	store2 := New(dir, store.log, -1, -1)
+	tabs2 := NewTabs(store2, false)
+	b2 := &browserTabs{}
+	b2.add("page", "chrome://new-tab-page/")
+	n, err := tabs2.Restore(context.Background(), b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://a.example/inbox?x=1", "http://127.0.0.1:8080/b"}
+	if n != 2 || !slices.Equal(b2.urls(), want) {
+		t.Errorf("Restore opened %d; tabs %q, want %q", n, b2.urls(), want)
+	}
+	// Nothing changed since: no rewrite.
+	if wrote, err := tabs2.Record(context.Background(), b2); err != nil || wrote {
+		t.Errorf("after the restore: Record = %v, %v; want no write", wrote, err)
+	}
+}
+
+func TestTabsRestoreKeepsWhatTheProfileOpened(t *testing.T) {
+	store, _ := newStore(t)
+	tabs := NewTabs(store, true)
+	b := &browserTabs{}
+	b.add("page", "https://a.example/")
+	b.add("page", "file:///tmp/x.html")
+	if _, err := tabs.Record(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	// Chromium restored the first tab itself: only the second opens, and
+	// the restored tab stays.
+	b2 := &browserTabs{}
+	b2.add("page", "https://a.example/")
+	n, err := NewTabs(New(store.dir, store.log, -1, -1), true).Restore(context.Background(), b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || !slices.Equal(b2.created, []string{"file:///tmp/x.html"}) || len(b2.closed) != 0 {
+		t.Errorf("opened %d (%q), closed %q; want only the file: tab opened, nothing closed", n, b2.created, b2.closed)
+	}
+}
+
+func TestTabsNoneRecordedOpensNothing(t *testing.T) {
+	store, _ := newStore(t)
+	b := &browserTabs{}
+	b.add("page", "about:blank")
+	n, err := NewTabs(store, false).Restore(context.Background(), b)
+	if err != nil || n != 0 || len(b.created)+len(b.closed) != 0 {
+		t.Errorf("Restore = %d, %v; created %q closed %q; want nothing", n, err, b.created, b.closed)
+	}
+}
+
+func TestTabsCorruptFileSetAside(t *testing.T) {
+	store, dir := newStore(t)
+	tabs := NewTabs(store, false)
+	if err := os.MkdirAll(dir+"/.scry", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tabs.Path(), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := &browserTabs{}
+	n, err := tabs.Restore(context.Background(), b)
+	if err != nil || n != 0 {
+		t.Fatalf("Restore = %d, %v; want 0, nil", n, err)
+	}
+	entries, _ := os.ReadDir(dir + "/.scry")
+	aside := false
+	for _, e := range entries {
+		aside = aside || strings.HasPrefix(e.Name(), "tabs.json.corrupt-")
+	}
+	if !aside {
+		t.Errorf("corrupt tab list not moved aside: %v", entries)
+	}
+}
