@@ -45,8 +45,8 @@ type tab struct {
 	URL  string `json:"url"`
 }
 
-// browser opens a CDP connection to s's browser through the agent door.
-func browser(t *testing.T, ctx context.Context, s *Scry) *scrytest.CDP {
+// dialTabs opens a CDP connection to s's browser through the agent door.
+func dialTabs(t *testing.T, ctx context.Context, s *Scry) *scrytest.CDP {
 	t.Helper()
 	c, err := scrytest.DialBrowser(ctx, scrytest.NewHTTPClient(), fmt.Sprintf("127.0.0.1:%d", s.CDPPort))
 	if err != nil {
@@ -124,7 +124,7 @@ func TestRestoreTabsReopensThemLoggedIn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	home, public := site.URL+"/home", site.URL+"/public"
-	openTabs(t, ctx, browser(t, ctx, s), []string{site.URL + "/login", public}, []string{home, public})
+	openTabs(t, ctx, dialTabs(t, ctx, s), []string{site.URL + "/login", public}, []string{home, public})
 	want := []string{home, public}
 	waitFor(t, 30*time.Second, "tabs.json records the two tabs", func() error {
 		got, err := recordedTabs(s.ProfileDir)
@@ -150,7 +150,7 @@ func TestRestoreTabsReopensThemLoggedIn(t *testing.T) {
 	if s2.Count(site.URL) > 0 {
 		t.Errorf("a tab's URL is in the info log:\n%s", s2.Log())
 	}
-	c := browser(t, ctx, s2)
+	c := dialTabs(t, ctx, s2)
 	ts, err := tabs(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestRestoreTabsOffReopensNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	public := site.URL + "/public"
-	openTabs(t, ctx, browser(t, ctx, s), []string{public}, []string{public})
+	openTabs(t, ctx, dialTabs(t, ctx, s), []string{public}, []string{public})
 	s.Stop()
 	if _, err := os.Stat(filepath.Join(s.ProfileDir, ".scry", "tabs.json")); err == nil {
 		t.Errorf("tabs.json written with RESTORE_TABS off")
@@ -198,7 +198,7 @@ func TestRestoreTabsOffReopensNothing(t *testing.T) {
 	if s2.HasLog("tabs restored") {
 		t.Errorf("tabs restored with RESTORE_TABS off:\n%s", s2.Log())
 	}
-	ts, err := tabs(ctx, browser(t, ctx, s2))
+	ts, err := tabs(ctx, dialTabs(t, ctx, s2))
 	if err != nil {
 		t.Fatal(err)
 	}

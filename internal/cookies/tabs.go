@@ -93,10 +93,13 @@ func (t *Tabs) keep(raw string) bool {
 }
 
 // blank reports whether a tab shows nothing of its own: the page Chromium
-// starts with.
+// starts with (a new-tab page, which the build or a search policy may
+// name chrome://new-tab-page-third-party, say) or a blank one.
 func blank(raw string) bool {
-	switch strings.TrimSuffix(raw, "/") {
-	case "", "about:blank", "chrome://newtab", "chrome://new-tab-page", "chrome-search://local-ntp/local-ntp.html":
+	switch {
+	case raw == "", raw == "about:blank",
+		strings.HasPrefix(raw, "chrome://newtab"), strings.HasPrefix(raw, "chrome://new-tab-page"),
+		strings.HasPrefix(raw, "chrome-search://"):
 		return true
 	}
 	return false

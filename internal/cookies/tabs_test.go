@@ -89,7 +89,7 @@ func TestTabsRecordAndRestore(t *testing.T) {
 	store2 := New(dir, store.log, -1, -1)
 	tabs2 := NewTabs(store2, false)
 	b2 := &browserTabs{}
-	b2.add("page", "chrome://new-tab-page/")
+	b2.add("page", "chrome://new-tab-page-third-party/")
 	n, err := tabs2.Restore(context.Background(), b2)
 	if err != nil {
 		t.Fatal(err)
