@@ -86,6 +86,8 @@ func TestInvalid(t *testing.T) {
 		{"keepalive", map[string]string{"KEEPALIVE": "30s"}, []string{`KEEPALIVE="30s"`, "IDLE/INTERVAL/COUNT"}},
 		{"keepalive zero", map[string]string{"KEEPALIVE": "0s/1s/1"}, []string{"KEEPALIVE"}},
 		{"session cookies", map[string]string{"SESSION_COOKIES": "yes"}, []string{`SESSION_COOKIES="yes"`, "persist or off"}},
+		{"restore tabs", map[string]string{"RESTORE_TABS": "yes"}, []string{`RESTORE_TABS="yes"`, "on or off"}},
+		{"restore tabs without cookies", map[string]string{"RESTORE_TABS": "on", "SESSION_COOKIES": "off"}, []string{"RESTORE_TABS=on needs SESSION_COOKIES=persist"}},
 		{"short token", map[string]string{"CDP_TOKEN": "abc"}, []string{"CDP_TOKEN", "too short"}},
 		{"token file missing", map[string]string{"CDP_TOKEN_FILE": "/nonexistent/token"}, []string{`CDP_TOKEN_FILE="/nonexistent/token"`}},
 		{"two errors", map[string]string{"CDP_PORT": "x", "SCREEN": "y"}, []string{"CDP_PORT", "SCREEN"}},
@@ -136,6 +138,7 @@ func TestAcceptedValues(t *testing.T) {
 		{"CHROME_EXTRA_FLAGS": "--User-Data-Dir=/x"}, // not the switch on Linux: names are case-sensitive
 		{"CHROME_EXTRA_FLAGS": "--profile-directory-x=1 --y=https://example.com/?profile-directory=Work"},
 		{"CDP_PORT": "0", "NOVNC_PORT": "0"}, // the doors on any free port
+		{"RESTORE_TABS": "on"},
 	} {
 		if _, err := FromEnv(env(e)); err != nil {
 			t.Errorf("%v: %v", e, err)
