@@ -40,6 +40,11 @@ type browserConn struct {
 	watched  *cdp.Conn     // the connection subscribed to target events
 	watching *watch        // the subscription in progress, if any
 	warned   *cdp.Conn     // the connection whose failed subscription was logged
+
+	// pageCreated, if set before the first Get, is told each page
+	// target Chromium reports, in the order it reports them (the tab
+	// list's order, RESTORE_TABS). It runs on the reader: it must not block.
+	pageCreated func(targetID string)
 }
 
 // dial is one attempt at a new connection; done is closed when it ends,
@@ -169,8 +174,13 @@ func (b *browserConn) startWatch(c *cdp.Conn) *watch {
 	}
 	w := &watch{conn: c, done: make(chan struct{})}
 	b.watching = w
-	nav := b.nav
-	c.OnEvent(func(method string, params json.RawMessage) { nudgeOnTargetChange(nav, method, params) })
+	nav, created := b.nav, b.pageCreated
+	c.OnEvent(func(method string, params json.RawMessage) {
+		nudgeOnTargetChange(nav, method, params)
+		if created != nil {
+			notePageCreated(created, method, params)
+		}
+	})
 	go func() {
 		defer close(w.done)
 		ctx, cancel := context.WithTimeout(context.Background(), watchTimeout)
@@ -224,6 +234,22 @@ func nudgeOnTargetChange(nav chan struct{}, method string, params json.RawMessag
 	select {
 	case nav <- struct{}{}:
 	default: // one pending is enough
+	}
+}
+
+// notePageCreated tells created about a new page target.
+func notePageCreated(created func(string), method string, params json.RawMessage) {
+	if method != "Target.targetCreated" {
+		return
+	}
+	var p struct {
+		TargetInfo struct {
+			ID   string `json:"targetId"`
+			Type string `json:"type"`
+		} `json:"targetInfo"`
+	}
+	if json.Unmarshal(params, &p) == nil && p.TargetInfo.Type == "page" {
+		created(p.TargetInfo.ID)
 	}
 }
 

@@ -114,6 +114,9 @@ func (s *scry) newCookies() {
 	}
 	if s.cfg.RestoreTabs {
 		s.cookies.Tabs = cookies.NewTabs(store, s.cfg.AllowFileURLs)
+		// Chromium lists its targets in no useful order: the tabs'
+		// order is the order they were opened in.
+		s.bconn.pageCreated = s.cookies.Tabs.Created
 	}
 }
 

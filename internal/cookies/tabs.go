@@ -2,6 +2,7 @@ package cookies
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,11 +41,49 @@ type Tabs struct {
 
 	mu   sync.Mutex
 	last []string // the list on disk; nil before it is known
+	// opened numbers the tabs (by target id) in the order they were
+	// opened: Target.getTargets answers in no useful order (roughly
+	// the most recently active first).
+	opened map[string]uint64
+	seq    uint64
 }
 
 // NewTabs returns the tab list kept beside store's snapshot.
 func NewTabs(store *Store, allowFile bool) *Tabs {
-	return &Tabs{store: store, allowFile: allowFile}
+	return &Tabs{store: store, allowFile: allowFile, opened: map[string]uint64{}}
+}
+
+// Created notes a new tab, in the order the browser reports them
+// (Target.targetCreated). A tab noted already keeps its place.
+func (t *Tabs) Created(targetID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.note(targetID)
+}
+
+// note is Created with t.mu held.
+func (t *Tabs) note(id string) {
+	if _, ok := t.opened[id]; !ok {
+		t.seq++
+		t.opened[id] = t.seq
+	}
+}
+
+// inOrder sorts ps in the order the tabs were opened; a tab not noted
+// before goes last, and the ids of closed tabs are forgotten. Called with
+// t.mu held.
+func (t *Tabs) inOrder(ps []targetInfo) {
+	live := map[string]bool{}
+	for _, p := range ps {
+		t.note(p.TargetID)
+		live[p.TargetID] = true
+	}
+	for id := range t.opened {
+		if !live[id] {
+			delete(t.opened, id)
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b targetInfo) int { return cmp.Compare(t.opened[a.TargetID], t.opened[b.TargetID]) })
 }
 
 // Path is the tab list's file.
@@ -112,14 +151,15 @@ func (t *Tabs) Record(ctx context.Context, c Caller) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("record tabs: %w", err)
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.inOrder(ps)
 	urls := []string{}
 	for _, p := range ps {
 		if t.keep(p.URL) {
 			urls = append(urls, p.URL)
 		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.last != nil && slices.Equal(t.last, urls) {
 		return false, nil
 	}
@@ -191,6 +231,9 @@ func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("restore tabs: %w", err)
 	}
+	t.mu.Lock()
+	t.inOrder(before)
+	t.mu.Unlock()
 	open := map[string]int{}
 	var blanks []string
 	for _, p := range before {
@@ -205,11 +248,15 @@ func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 			open[u]--
 			continue
 		}
-		if err := c.Call(ctx, "Target.createTarget", map[string]any{"url": u}, nil); err != nil {
+		var res struct {
+			TargetID string `json:"targetId"`
+		}
+		if err := c.Call(ctx, "Target.createTarget", map[string]any{"url": u}, &res); err != nil {
 			t.store.log.Warn("a recorded tab could not be reopened", "err", err)
 			t.store.log.Debug("tab not reopened", "url", u)
 			continue
 		}
+		t.Created(res.TargetID)
 		t.store.log.Debug("tab reopened", "url", u)
 		opened++
 	}

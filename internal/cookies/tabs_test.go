@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-// browserTabs is a fake browser's target list answering Target.getTargets,
+// browserTabs is a fake browser's target list answering Target.getTargets
+// (most recently opened first, as Chromium's order is no tab order),
 // createTarget and closeTarget.
 type browserTabs struct {
 	targets []targetInfo
@@ -33,11 +34,15 @@ func (b *browserTabs) Call(ctx context.Context, method string, params, result an
 	_ = json.Unmarshal(p, &in)
 	switch method {
 	case "Target.getTargets":
-		out, _ := json.Marshal(map[string]any{"targetInfos": b.targets})
+		ts := slices.Clone(b.targets)
+		slices.Reverse(ts)
+		out, _ := json.Marshal(map[string]any{"targetInfos": ts})
 		return json.Unmarshal(out, result)
 	case "Target.createTarget":
 		b.created = append(b.created, in.URL)
 		b.add("page", in.URL)
+		out, _ := json.Marshal(map[string]any{"targetId": b.targets[len(b.targets)-1].TargetID})
+		return json.Unmarshal(out, result)
 	case "Target.closeTarget":
 		b.closed = append(b.closed, in.TargetID)
 		b.targets = slices.DeleteFunc(b.targets, func(t targetInfo) bool { return t.TargetID == in.TargetID })
@@ -69,6 +74,10 @@ func TestTabsRecordAndRestore(t *testing.T) {
 	b.add("page", "about:blank")
 	b.add("page", "http://127.0.0.1:8080/b")
 	b.targets = append(b.targets, targetInfo{TargetID: "P", Type: "page", Subtype: "prerender", URL: "https://a.example/next"})
+	// The browser reports each tab as it opens.
+	for _, tg := range b.targets {
+		tabs.Created(tg.TargetID)
+	}
 
 	wrote, err := tabs.Record(context.Background(), b)
 	if err != nil || !wrote {
@@ -98,7 +107,8 @@ func TestTabsRecordAndRestore(t *testing.T) {
 	if n != 2 || !slices.Equal(b2.urls(), want) {
 		t.Errorf("Restore opened %d; tabs %q, want %q", n, b2.urls(), want)
 	}
-	// Nothing changed since: no rewrite.
+	// Nothing changed since (and the order is the one they opened in,
+	// whatever order Target.getTargets answers in): no rewrite.
 	if wrote, err := tabs2.Record(context.Background(), b2); err != nil || wrote {
 		t.Errorf("after the restore: Record = %v, %v; want no write", wrote, err)
 	}
