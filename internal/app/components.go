@@ -117,6 +117,8 @@ func (s *scry) newCookies() {
 		// Chromium lists its targets in no useful order: the tabs'
 		// order is the order they were opened in.
 		s.bconn.pageCreated = s.cookies.Tabs.Created
+	} else if err := cookies.ForgetTabs(store); err != nil {
+		log.Warn("could not remove the tab list a run with RESTORE_TABS=on left", "err", err)
 	}
 }
 

@@ -274,3 +274,17 @@ func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 	t.mu.Unlock()
 	return opened, nil
 }
+
+// ForgetTabs removes the tab list a run with RESTORE_TABS=on left behind,
+// so that turning the option on again later never reopens stale tabs
+// (their URLs may carry tokens).
+func ForgetTabs(store *Store) error {
+	pd, err := store.profileDir()
+	if err != nil {
+		return err
+	}
+	if err := pd.Remove(TabsFileName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

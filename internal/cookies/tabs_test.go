@@ -169,3 +169,28 @@ func TestTabsCorruptFileSetAside(t *testing.T) {
 		t.Errorf("corrupt tab list not moved aside: %v", entries)
 	}
 }
+
+// With RESTORE_TABS off, an old tab list goes: turning the option on again
+// later must not reopen stale tabs. No list, or no .scry, is no error.
+func TestForgetTabs(t *testing.T) {
+	store, dir := newStore(t)
+	if err := ForgetTabs(store); err != nil {
+		t.Fatalf("ForgetTabs with no .scry: %v", err)
+	}
+	tabs := NewTabs(store, false)
+	if err := os.MkdirAll(dir+"/.scry", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := ForgetTabs(store); err != nil {
+		t.Fatalf("ForgetTabs with no list: %v", err)
+	}
+	if err := os.WriteFile(tabs.Path(), []byte(`{"version":1,"urls":["https://example.com/?token=x"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ForgetTabs(store); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(tabs.Path()); !os.IsNotExist(err) {
+		t.Errorf("tab list still there after ForgetTabs: %v", err)
+	}
+}
