@@ -196,12 +196,16 @@ func TestUploadAndDownloadWithFileURLsBlocked(t *testing.T) {
 	}
 	// A download aborts the navigation that started it; the file is what counts.
 	_ = chromedp.Do(ctx, chromedp.Navigate(site.URL+"/report.txt"))
+	// Chromium reserves the final name with an empty file before the
+	// download lands there: wait for the content, not the name.
 	waitFor(t, 30*time.Second, "the download", func() error {
-		_, err := os.Stat(filepath.Join(downloads, "report.txt"))
-		return err
+		b, err := os.ReadFile(filepath.Join(downloads, "report.txt"))
+		if err != nil {
+			return err
+		}
+		if string(b) != "report body" {
+			return fmt.Errorf("report.txt holds %q", b)
+		}
+		return nil
 	})
-	b, err := os.ReadFile(filepath.Join(downloads, "report.txt"))
-	if err != nil || string(b) != "report body" {
-		t.Fatalf("downloaded file: %q, %v", b, err)
-	}
 }
