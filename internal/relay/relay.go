@@ -107,7 +107,7 @@ type copied struct {
 
 // copyHalf copies src to dst: src's buffered bytes, then the rest of its
 // stream, then passes the end on with a half-close. The result always goes
-// to results.
+// to results, before the half-close.
 func copyHalf(results chan<- copied, dir Dir, dst net.Conn, src End) {
 	var n int64
 	var err error
@@ -132,8 +132,11 @@ func copyHalf(results chan<- copied, dir Dir, dst net.Conn, src End) {
 		}
 		n += m
 	}
-	closeWrite(dst)
+	// The end is recorded before it is passed on: once dst's peer sees
+	// it, the other direction may end at once, and must not be taken for
+	// the first.
 	results <- copied{dir, n, err}
+	closeWrite(dst)
 }
 
 type readerOnly struct{ io.Reader }
