@@ -227,7 +227,7 @@ func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 		t.mu.Unlock()
 		return 0, nil
 	}
-	before, err := pages(ctx, c)
+	before, err := startPages(ctx, c)
 	if err != nil {
 		return 0, fmt.Errorf("restore tabs: %w", err)
 	}
@@ -273,6 +273,34 @@ func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 	t.last = urls
 	t.mu.Unlock()
 	return opened, nil
+}
+
+// startTabWait bounds how long Restore waits for the tab Chromium opens at
+// launch: a loaded machine lists it a moment after DevTools answers, and
+// a start tab that appears only after the restore would stay open.
+const startTabWait = 5 * time.Second
+
+// startPages returns the page targets once Chromium lists at least one
+// (its start tab, or the pages its own session restore opened), or what
+// it lists when startTabWait has passed.
+func startPages(ctx context.Context, c Caller) ([]targetInfo, error) {
+	deadline := time.NewTimer(startTabWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ps, err := pages(ctx, c)
+		if err != nil || len(ps) > 0 {
+			return ps, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return ps, nil
+		case <-tick.C:
+		}
+	}
 }
 
 // ForgetTabs removes the tab list a run with RESTORE_TABS=on left behind,
