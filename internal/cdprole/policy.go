@@ -1,0 +1,302 @@
+package cdprole
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Policy decides the commands of one scoped connection.
+type Policy struct {
+	Role Role
+	// DownloadDir is where an agent's downloads go: Browser.setDownloadBehavior /
+	// Page.setDownloadBehavior with allow/allowAndName get their downloadPath rewritten to it
+	// (Playwright sends a path on ITS machine; scry's container has no such path). Uploads
+	// (DOM.setFileInputFiles files, Input.dispatchDragEvent data.files)
+	// are allowed for an agent only from inside DownloadDir (filepath.Clean, no "..", absolute).
+	DownloadDir string
+	// PersonHasControl, if not nil, reports an active handoff: while it returns ok, Input.* from
+	// an Agent is refused with "scry: a person has control (handoff ID): <method> is refused until they finish".
+	PersonHasControl func() (handoffID string, ok bool)
+}
+
+// Verdict is Check's answer for one command.
+type Verdict struct {
+	Allow bool
+	// Reason is the error message for the reply when !Allow, e.g.
+	// "scry: Storage.getCookies is not allowed for role agent".
+	Reason string
+	// Rewritten, if not nil, is the message to forward instead of msg (setDownloadBehavior).
+	Rewritten []byte
+}
+
+func refuse(format string, args ...any) Verdict {
+	return Verdict{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Check decides cmd (as Peek read it from msg) for p.Role. Admin: always
+// Allow.
+func (p Policy) Check(cmd Command, msg []byte) Verdict {
+	if p.Role == Admin {
+		return Verdict{Allow: true}
+	}
+	if cmd.Method != "Target.sendMessageToTarget" || !allowed(p.Role, cmd.Method) {
+		return p.check(cmd, msg)
+	}
+	// The command inside is checked by the same rules. Chrome answers it with
+	// a Target.receivedMessageFromTarget event, but a refused one never
+	// reaches Chrome: the refusal is the error reply to the outer command
+	// (its id and sessionId), which is what the client is waiting on too.
+	in := cmd.Inner
+	if in == nil {
+		return refuse("scry: Target.sendMessageToTarget needs params.message holding a CDP command")
+	}
+	if in.Method == "Target.sendMessageToTarget" {
+		return refuse("scry: Target.sendMessageToTarget inside Target.sendMessageToTarget is not allowed for role %s", p.Role)
+	}
+	v := p.check(*in, in.raw)
+	if v.Allow && v.Rewritten != nil {
+		return refuse("scry: %s must be sent on a session of its own (flatten), not inside Target.sendMessageToTarget, for role %s", in.Method, p.Role)
+	}
+	return v
+}
+
+// check decides one command that is not itself a sendMessageToTarget
+// wrapper.
+func (p Policy) check(cmd Command, msg []byte) Verdict {
+	if p.Role != Agent && p.Role != Observer {
+		return refuse("scry: %s is not allowed for an unknown role", cmd.Method)
+	}
+	if !allowed(p.Role, cmd.Method) {
+		return refuse("scry: %s is not allowed for role %s", cmd.Method, p.Role)
+	}
+	if strings.HasPrefix(cmd.Method, "Input.") && p.Role == Agent && p.PersonHasControl != nil {
+		if id, ok := p.PersonHasControl(); ok {
+			return refuse("scry: a person has control (handoff %s): %s is refused until they finish", id, cmd.Method)
+		}
+	}
+	switch cmd.Method {
+	case "Page.navigate", "Target.createTarget":
+		if err := CheckURL(cmd.URL); err != nil {
+			return Verdict{Reason: err.Error()}
+		}
+	case "Browser.setDownloadBehavior", "Page.setDownloadBehavior":
+		return p.downloads(cmd, msg)
+	case "DOM.setFileInputFiles":
+		return p.uploads(cmd, msg, false)
+	case "Input.dispatchDragEvent":
+		return p.uploads(cmd, msg, true)
+	case "Tracing.start":
+		return checkTracing(msg)
+	}
+	return Verdict{Allow: true}
+}
+
+// params returns msg's params object (nil if none); Peek already refused
+// duplicate keys, bad JSON and a params that is not an object.
+func params(msg []byte) []byte {
+	var out []byte
+	_ = eachMember(msg, func(key, val []byte) error {
+		if string(key) == "params" && val[0] == '{' {
+			out = val
+		}
+		return nil
+	})
+	return out
+}
+
+// downloads rewrites an allowing setDownloadBehavior to DownloadDir. deny
+// and default are passed on untouched.
+func (p Policy) downloads(cmd Command, msg []byte) Verdict {
+	var behavior string
+	err := eachMember(params(msg), func(key, val []byte) error {
+		if string(key) == "behavior" {
+			behavior, _ = stringValue(val)
+		}
+		return nil
+	})
+	if err != nil && params(msg) != nil {
+		return refuse("scry: bad %s: %v", cmd.Method, err)
+	}
+	if behavior != "allow" && behavior != "allowAndName" {
+		return Verdict{Allow: true}
+	}
+	if p.DownloadDir == "" {
+		return refuse("scry: %s: downloads are off for role %s (scry has no download directory)", cmd.Method, p.Role)
+	}
+	path, _ := json.Marshal(p.DownloadDir)
+	rewritten, err := setParam(msg, "downloadPath", path)
+	if err != nil {
+		return refuse("scry: bad %s: %v", cmd.Method, err)
+	}
+	return Verdict{Allow: true, Rewritten: rewritten}
+}
+
+// setParam returns msg with params[key] set to the JSON value val, other
+// bytes as they were.
+func setParam(msg []byte, key string, val []byte) ([]byte, error) {
+	out := make([]byte, 0, len(msg)+len(val)+32)
+	out = append(out, '{')
+	var seenParams bool
+	first := true
+	err := eachMember(msg, func(k, v []byte) error {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = appendKey(out, k)
+		if string(k) != "params" || v[0] != '{' {
+			out = append(out, v...)
+			return nil
+		}
+		seenParams = true
+		out = append(out, '{')
+		pfirst := true
+		err := eachMember(v, func(pk, pv []byte) error {
+			if string(pk) == key {
+				return nil
+			}
+			if !pfirst {
+				out = append(out, ',')
+			}
+			pfirst = false
+			out = appendKey(out, pk)
+			out = append(out, pv...)
+			return nil
+		})
+		if !pfirst {
+			out = append(out, ',')
+		}
+		out = appendKey(out, []byte(key))
+		out = append(out, val...)
+		out = append(out, '}')
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !seenParams {
+		if !first {
+			out = append(out, ',')
+		}
+		out = append(out, `"params":{`...)
+		out = appendKey(out, []byte(key))
+		out = append(out, val...)
+		out = append(out, '}')
+	}
+	return append(out, '}'), nil
+}
+
+func appendKey(out, key []byte) []byte {
+	q, _ := json.Marshal(string(key))
+	out = append(out, q...)
+	return append(out, ':')
+}
+
+// uploads allows files only from inside DownloadDir: an agent may upload
+// what it downloaded, not the profile's files (Cookies, Login Data).
+func (p Policy) uploads(cmd Command, msg []byte, drag bool) Verdict {
+	var files []byte
+	err := eachMember(params(msg), func(key, val []byte) error {
+		switch {
+		case !drag && string(key) == "files":
+			files = val
+		case drag && string(key) == "data" && val[0] == '{':
+			return eachMember(val, func(k, v []byte) error {
+				if string(k) == "files" {
+					files = v
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil && params(msg) != nil {
+		return refuse("scry: bad %s: %v", cmd.Method, err)
+	}
+	if files == nil || bytes.Equal(files, []byte("null")) {
+		return Verdict{Allow: true}
+	}
+	var paths []string
+	if err := json.Unmarshal(files, &paths); err != nil {
+		return refuse("scry: bad %s: files: %v", cmd.Method, err)
+	}
+	for _, f := range paths {
+		if err := p.checkUpload(f); err != nil {
+			return refuse("scry: %s: %v", cmd.Method, err)
+		}
+	}
+	return Verdict{Allow: true}
+}
+
+func (p Policy) checkUpload(f string) error {
+	if p.DownloadDir == "" {
+		return fmt.Errorf("uploads are off for role %s (scry has no download directory)", p.Role)
+	}
+	dir := filepath.Clean(p.DownloadDir)
+	if !filepath.IsAbs(f) || hasDotDot(f) || strings.ContainsRune(f, 0) {
+		return fmt.Errorf("role %s may upload only files inside %s, by absolute path without \"..\"", p.Role, dir)
+	}
+	if c := filepath.Clean(f); c == dir || !strings.HasPrefix(c, strings.TrimSuffix(dir, "/")+"/") {
+		return fmt.Errorf("role %s may upload only files inside %s", p.Role, dir)
+	}
+	return nil
+}
+
+func hasDotDot(p string) bool {
+	for _, e := range strings.Split(p, "/") {
+		if e == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTracing refuses trace configurations that could carry more than
+// page timing: netlog categories (network events of the whole browser),
+// raw perfetto configs (opaque to scry) and the system tracing backend.
+func checkTracing(msg []byte) Verdict {
+	var bad string
+	var walk func(key, val []byte) error
+	walk = func(key, val []byte) error {
+		switch string(key) {
+		case "perfettoConfig":
+			bad = "a perfettoConfig"
+		case "tracingBackend":
+			if b, _ := stringValue(val); b != "" && b != "auto" && b != "chrome" {
+				bad = "tracingBackend " + clip(b)
+			}
+		}
+		switch val[0] {
+		case '{':
+			return eachMember(val, walk)
+		case '"':
+			s, _ := stringValue(val)
+			if strings.Contains(strings.ToLower(s), "netlog") {
+				bad = "netlog categories"
+			}
+		case '[':
+			var items []json.RawMessage
+			if err := json.Unmarshal(val, &items); err != nil {
+				return err
+			}
+			for _, it := range items {
+				if err := walk(nil, it); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if ps := params(msg); ps != nil {
+		if err := eachMember(ps, walk); err != nil {
+			return refuse("scry: bad Tracing.start: %v", err)
+		}
+	}
+	if bad != "" {
+		return refuse("scry: Tracing.start with %s is not allowed for scoped roles", bad)
+	}
+	return Verdict{Allow: true}
+}

@@ -1,0 +1,75 @@
+package cdprole
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CheckURL says whether an agent may open raw in a tab (Page.navigate,
+// Target.createTarget, /json/new): http, https, data and about:blank only.
+// raw is first normalised as Chrome's URL parser does (leading and trailing
+// C0 controls and spaces stripped, tabs and newlines removed anywhere,
+// scheme case-insensitive), so "\tFI\nLE:///etc/passwd" is a file: URL here
+// as it is there. An empty URL is about:blank.
+func CheckURL(raw string) error {
+	u := normaliseURL(raw)
+	if u == "" {
+		return nil
+	}
+	scheme, rest, ok := splitScheme(u)
+	if !ok {
+		return fmt.Errorf("scry: the URL has no scheme: role agent may open only http, https, data and about:blank URLs")
+	}
+	switch scheme {
+	case "http", "https", "data":
+		return nil
+	case "about":
+		// Chrome rewrites other about: pages to chrome:// ones.
+		if rest == "blank" || strings.HasPrefix(rest, "blank?") || strings.HasPrefix(rest, "blank#") {
+			return nil
+		}
+		return fmt.Errorf("scry: about:%s may not be opened by role agent: only about:blank (other about: pages are chrome:// pages)", clip(rest))
+	}
+	return fmt.Errorf("scry: %s: URLs may not be opened by role agent: only http, https, data and about:blank", clip(scheme))
+}
+
+// normaliseURL strips what Chrome's URL parser ignores.
+func normaliseURL(raw string) string {
+	u := strings.TrimFunc(raw, func(r rune) bool { return r <= 0x20 })
+	if strings.ContainsAny(u, "\t\r\n") {
+		u = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\r' || r == '\n' {
+				return -1
+			}
+			return r
+		}, u)
+	}
+	return u
+}
+
+// splitScheme splits u at its scheme, lowercased; ok is false when u has no
+// valid scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )).
+func splitScheme(u string) (scheme, rest string, ok bool) {
+	i := strings.IndexByte(u, ':')
+	if i <= 0 {
+		return "", "", false
+	}
+	for j := 0; j < i; j++ {
+		c := u[j]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case j > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return "", "", false
+		}
+	}
+	return strings.ToLower(u[:i]), u[i+1:], true
+}
+
+// clip keeps error messages short (a data: URL can be megabytes).
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
