@@ -19,6 +19,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dataplanelabs/scry/internal/cdprole"
+	"github.com/dataplanelabs/scry/internal/tokens"
 )
 
 // Config is scry's whole configuration, filled from the environment.
@@ -36,22 +39,30 @@ type Config struct {
 	CDPAllowedOrigins []string
 	NoVNCAllowedHosts []string
 	CDPToken          string
-	CDPMaxConns       int
-	VNCMaxViewers     int
-	HeaderTimeout     time.Duration
-	ChildUID          int
-	ChildGID          int
-	ChromiumPath      string
-	NoVNCDir          string
-	ShutdownTimeout   time.Duration
-	StartupTimeout    time.Duration
-	KeepAlive         KeepAlive
-	SessionCookies    bool
-	AllowFileURLs     bool
-	RestoreTabs       bool
-	CookieInterval    time.Duration
-	LogFormat         string
-	LogLevel          string
+	// Tokens holds every token the agent door accepts: CDP_TOKENS_FILE's,
+	// and CDP_TOKEN's as one more admin token. Empty: no token is asked.
+	Tokens *tokens.Set
+	// AuditLog is "off", "summary" or "commands" (AUDIT_LOG, its empty
+	// default resolved).
+	AuditLog string
+	// DownloadDir is DOWNLOAD_DIR, its default resolved.
+	DownloadDir     string
+	CDPMaxConns     int
+	VNCMaxViewers   int
+	HeaderTimeout   time.Duration
+	ChildUID        int
+	ChildGID        int
+	ChromiumPath    string
+	NoVNCDir        string
+	ShutdownTimeout time.Duration
+	StartupTimeout  time.Duration
+	KeepAlive       KeepAlive
+	SessionCookies  bool
+	AllowFileURLs   bool
+	RestoreTabs     bool
+	CookieInterval  time.Duration
+	LogFormat       string
+	LogLevel        string
 
 	// VNCHandshakeTimeout bounds the machine-paced steps of a viewer's
 	// RFB login, before the password prompt.
@@ -102,6 +113,8 @@ var Vars = []Var{
 	{"CDP_ALLOWED_ORIGINS", "", "comma-separated Origins allowed on CDP_PORT (\"*\" for any); none by default"},
 	{"CDP_TOKEN", "", "if set, every request on CDP_PORT must carry it: Authorization: Bearer TOKEN or ?token=TOKEN"},
 	{"CDP_TOKEN_FILE", "", "file holding the token (e.g. a mounted Kubernetes Secret); wins over CDP_TOKEN"},
+	{"CDP_TOKENS_FILE", "", "file of named tokens with roles, one NAME ROLE TOKEN per line (admin, agent, observer); with CDP_TOKEN, that is one more admin token"},
+	{"AUDIT_LOG", "", "off, summary (a JSON line per CDP connection of a scoped token: its commands by method and its refusals) or commands (a JSON line per command, never its parameters); empty: summary if CDP_TOKENS_FILE has agent or observer tokens, else off"},
 	{"CDP_MAX_CONNS", "128", "cap on concurrent CDP WebSocket connections (0: no cap)"},
 	{"CDP_NOAUTH_PORT", "", "if set, a second agent door on 127.0.0.1 only that does not ask for CDP_TOKEN (for Selenium's debuggerAddress)"},
 	{"VNC_MAX_VIEWERS", "16", "cap on concurrent noVNC viewers (0: no cap)"},
@@ -117,6 +130,7 @@ var Vars = []Var{
 	{"SESSION_COOKIE_INTERVAL", "30s", "how often cookies are snapshotted (only written when they changed)"},
 	{"RESTORE_TABS", "off", "on: record the open tabs' URLs with each cookie snapshot (PROFILE_DIR/.scry/tabs.json) and reopen them, in order, after the cookies at start; needs SESSION_COOKIES=persist"},
 	{"ALLOW_FILE_URLS", "off", "on: the browser may open file: URLs, which lets an agent read the profile's files; off blocks them (internal pages such as chrome://policy stay blocked)"},
+	{"DOWNLOAD_DIR", "", "where agent and observer tokens' downloads land, and the only place an agent's uploads may come from; empty: PROFILE_DIR/Downloads"},
 	{"KEEPALIVE", "30s/10s/3", "TCP keepalive on every door connection: idle before probing/interval/probes"},
 	{"LOG_FORMAT", "text", "text or json"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -264,7 +278,9 @@ func (e *envReader) readDoors(c *Config) {
 	c.NoVNCAllowedHosts = splitList(e.get("NOVNC_ALLOWED_HOSTS"))
 }
 
-// readToken reads CDP_TOKEN, or the file CDP_TOKEN_FILE names.
+// readToken reads CDP_TOKEN, or the file CDP_TOKEN_FILE names, and the
+// named tokens of CDP_TOKENS_FILE, and AUDIT_LOG, whose default depends on
+// them.
 func (e *envReader) readToken(c *Config) {
 	c.CDPToken = e.get("CDP_TOKEN")
 	if f := e.get("CDP_TOKEN_FILE"); f != "" {
@@ -278,8 +294,33 @@ func (e *envReader) readToken(c *Config) {
 			c.CDPToken = strings.TrimSpace(string(b))
 		}
 	}
-	if c.CDPToken != "" && len(c.CDPToken) < 16 {
+	if c.CDPToken != "" && len(c.CDPToken) < tokens.MinLength {
 		e.fail(errors.New("CDP_TOKEN: too short (under 16 characters); use a random token, e.g. openssl rand -hex 32"))
+	}
+	c.Tokens = &tokens.Set{}
+	if f := e.get("CDP_TOKENS_FILE"); f != "" {
+		set, err := tokens.Load(f)
+		if err != nil {
+			e.fail(fmt.Errorf("CDP_TOKENS_FILE=%q: %w (one NAME ROLE TOKEN per line; the role is admin, agent or observer)", f, err))
+		} else {
+			c.Tokens = set
+		}
+	}
+	if c.CDPToken != "" && len(c.CDPToken) >= tokens.MinLength {
+		if err := c.Tokens.Add(tokens.LegacyName, cdprole.Admin, c.CDPToken); err != nil {
+			e.fail(fmt.Errorf("CDP_TOKEN: %w (CDP_TOKENS_FILE has it, or the name %s)", err, tokens.LegacyName))
+		}
+	}
+	c.AuditLog = e.get("AUDIT_LOG")
+	switch c.AuditLog {
+	case "":
+		c.AuditLog = "off"
+		if c.Tokens.Scoped() {
+			c.AuditLog = "summary"
+		}
+	case "off", "summary", "commands":
+	default:
+		e.fail(fmt.Errorf("AUDIT_LOG=%q: want off, summary or commands", c.AuditLog))
 	}
 }
 
@@ -287,6 +328,13 @@ func (e *envReader) readToken(c *Config) {
 func (e *envReader) readBrowser(c *Config) {
 	c.ChromiumPath = e.get("CHROMIUM_PATH")
 	c.AllowFileURLs = e.choice("ALLOW_FILE_URLS", "on", "off")
+	c.DownloadDir = e.get("DOWNLOAD_DIR")
+	if c.DownloadDir == "" {
+		c.DownloadDir = filepath.Join(c.ProfileDir, "Downloads")
+	} else if !filepath.IsAbs(c.DownloadDir) {
+		e.fail(fmt.Errorf("DOWNLOAD_DIR=%q: want an absolute path", c.DownloadDir))
+	}
+	c.DownloadDir = filepath.Clean(c.DownloadDir)
 	screen := e.get("SCREEN")
 	if s, err := ParseScreen(screen); err != nil {
 		e.fail(fmt.Errorf("SCREEN=%q: %w", screen, err))

@@ -235,6 +235,70 @@ func TestTokenFile(t *testing.T) {
 	}
 }
 
+func TestTokensFile(t *testing.T) {
+	dir := t.TempDir()
+	f := dir + "/tokens"
+	const agent, admin = "agent-token-0123456789", "admin-token-0123456789"
+	if err := os.WriteFile(f, []byte("# who\nbot agent "+agent+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromEnv(env(map[string]string{"CDP_TOKENS_FILE": f, "CDP_TOKEN": admin}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bot, ok := c.Tokens.Match(agent); !ok || bot.Name != "bot" || bot.Role.String() != "agent" {
+		t.Errorf("the file's token: %+v %v", bot, ok)
+	}
+	if adm, ok := c.Tokens.Match(admin); !ok || adm.Name != "cdp-token" || adm.Role.String() != "admin" {
+		t.Errorf("CDP_TOKEN: %+v %v", adm, ok)
+	}
+	if c.AuditLog != "summary" {
+		t.Errorf("AUDIT_LOG with scoped tokens defaults to %q, want summary", c.AuditLog)
+	}
+	if c.DownloadDir != "/data/Downloads" {
+		t.Errorf("DOWNLOAD_DIR defaults to %q", c.DownloadDir)
+	}
+
+	// A bad line stops start-up, naming the line and never the token.
+	if err := os.WriteFile(f, []byte("bot agent "+agent+"\nops root "+admin+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = FromEnv(env(map[string]string{"CDP_TOKENS_FILE": f}))
+	if err == nil || !strings.Contains(err.Error(), "CDP_TOKENS_FILE") || !strings.Contains(err.Error(), "line 2") || strings.Contains(err.Error(), admin) {
+		t.Errorf("bad line: %v", err)
+	}
+	// The same token in the file and CDP_TOKEN.
+	if err := os.WriteFile(f, []byte("bot agent "+agent+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = FromEnv(env(map[string]string{"CDP_TOKENS_FILE": f, "CDP_TOKEN": agent}))
+	if err == nil || !strings.Contains(err.Error(), "CDP_TOKEN") || strings.Contains(err.Error(), agent) {
+		t.Errorf("CDP_TOKEN also in the file: %v", err)
+	}
+}
+
+func TestAuditLogAndDownloadDir(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+		err  string
+	}{
+		{map[string]string{}, "off", ""},
+		{map[string]string{"CDP_TOKEN": "admin-token-0123456789"}, "off", ""},
+		{map[string]string{"AUDIT_LOG": "commands"}, "commands", ""},
+		{map[string]string{"AUDIT_LOG": "all"}, "", `AUDIT_LOG="all": want off, summary or commands`},
+		{map[string]string{"DOWNLOAD_DIR": "dl"}, "", `DOWNLOAD_DIR="dl": want an absolute path`},
+	} {
+		c, err := FromEnv(env(tt.env))
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%v: err %v, want %s", tt.env, err, tt.err)
+		case tt.err == "" && (err != nil || c.AuditLog != tt.want):
+			t.Errorf("%v: AuditLog %v (%v), want %s", tt.env, c, err, tt.want)
+		}
+	}
+}
+
 // TestRiskyFlags: the flags that switch a protection off, which scry and
 // doctor warn about, and look-alikes that do not.
 func TestRiskyFlags(t *testing.T) {
