@@ -37,6 +37,7 @@ type Metrics struct {
 	cdpBytes    *prometheus.CounterVec
 	cdpDuration prometheus.Histogram
 	refused     *prometheus.CounterVec
+	refusedCmds *prometheus.CounterVec
 	restarts    *prometheus.CounterVec
 }
 
@@ -48,7 +49,8 @@ func New(version string, src Sources) *Metrics {
 	m.cdpBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_cdp_bytes_total", Help: "Bytes spliced through the CDP bridge, by direction (in: client to Chromium, out: Chromium to client). Added when a connection closes, so a long-lived connection's bytes appear only at its end; discovery requests are not counted."}, []string{"direction"})
 	m.cdpDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scry_cdp_connection_duration_seconds", Help: "How long CDP connections lasted.",
 		Buckets: []float64{0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600}})
-	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (cdp: host, origin, token, limit, bad_request; novnc: host, origin, upgrade, limit, password, handshake, evicted)."}, []string{"door", "reason"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_refused_requests_total", Help: "Requests refused, by door and reason (cdp: host, origin, token, role, limit, bad_request; novnc: host, origin, upgrade, limit, password, handshake, evicted)."}, []string{"door", "reason"})
+	m.refusedCmds = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_cdp_refused_commands_total", Help: "CDP commands scry refused and answered itself, by the token's role and the method (one scry knows, or \"other\")."}, []string{"role", "method"})
 	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scry_child_restarts_total", Help: "Child process restarts, by process."}, []string{"proc"})
 	for _, r := range CDPRefusals {
 		m.refused.WithLabelValues("cdp", r)
@@ -64,7 +66,7 @@ func New(version string, src Sources) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
 	build.Set(1)
 
-	m.reg.MustRegister(m.cdpOpen, m.cdpTotal, m.cdpBytes, m.cdpDuration, m.refused, m.restarts, build,
+	m.reg.MustRegister(m.cdpOpen, m.cdpTotal, m.cdpBytes, m.cdpDuration, m.refused, m.refusedCmds, m.restarts, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.VNCViewers != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scry_vnc_viewers_open", Help: "noVNC viewers logged in and connected now."},
@@ -126,7 +128,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Refused(door, reason string) { m.refused.WithLabelValues(door, reason).Inc() }
 
 // CDPRefusals are the agent door's refusal reasons (cdpproxy.Observer).
-var CDPRefusals = []string{"host", "origin", "token", "limit", "bad_request"}
+var CDPRefusals = []string{"host", "origin", "token", "role", "limit", "bad_request"}
 
 // NoVNCRefusals are the human door's refusal reasons (novnc.Config.OnRefused):
 // a wrong VNC password is "password", one not checked because its address
@@ -145,6 +147,10 @@ type CDP struct{ M *Metrics }
 
 // Refused implements cdpproxy.Observer.
 func (c CDP) Refused(reason string) { c.M.Refused("cdp", reason) }
+
+// RefusedCommand implements cdpproxy.Observer: method is already bounded
+// (cdprole.MethodLabel).
+func (c CDP) RefusedCommand(role, method string) { c.M.refusedCmds.WithLabelValues(role, method).Inc() }
 
 // ConnOpened implements cdpproxy.Observer.
 func (c CDP) ConnOpened() { c.M.cdpOpen.Inc(); c.M.cdpTotal.Inc() }
