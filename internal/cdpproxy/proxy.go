@@ -34,6 +34,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/hostpolicy"
 	"github.com/dataplanelabs/scry/internal/ratelog"
 	"github.com/dataplanelabs/scry/internal/relay"
+	"github.com/dataplanelabs/scry/internal/tokens"
 )
 
 // KeepAlive is the design's socat setting: probe after 30 s idle, every
@@ -70,8 +71,27 @@ type Config struct {
 	Observer Observer
 	// Token, if not empty, must accompany every request, as
 	// "Authorization: Bearer TOKEN" or a "token=TOKEN" query segment (see
-	// RequestToken for which segment counts). Chrome never sees it.
+	// RequestToken for which segment counts). Chrome never sees it. It is
+	// one more admin token in Tokens (CDP_TOKEN).
 	Token string
+	// Tokens are the named tokens with roles (CDP_TOKENS_FILE). If it and
+	// Token are empty, no token is asked and every client is admin. A
+	// connection of an admin token is spliced byte for byte; one of an
+	// agent or observer token is read command by command (see filter.go).
+	Tokens *tokens.Set
+	// Audit receives the audit trail of scoped connections (and, with
+	// AuditCommands, of admin ones too): JSON lines, never parameter
+	// values. nil means Logger.
+	Audit *slog.Logger
+	// AuditMode is "off", "summary" or "commands" (AUDIT_LOG). Refused
+	// commands are logged whatever it says.
+	AuditMode string
+	// DownloadDir is where scoped tokens' downloads go, and where an
+	// agent's uploads must come from (DOWNLOAD_DIR).
+	DownloadDir string
+	// PersonHasControl, if not nil, reports an active handoff, during
+	// which an agent's Input commands are refused.
+	PersonHasControl func() (handoffID string, ok bool)
 	// MaxConns caps concurrent CDP WebSocket connections; 0 means no cap.
 	MaxConns int
 	// Health serves /healthz and /readyz without a token (they reveal
@@ -90,6 +110,9 @@ type Config struct {
 // Observer receives events for metrics and access logs.
 type Observer interface {
 	Refused(reason string)
+	// RefusedCommand counts a CDP command refused for a role; method is
+	// bounded by cdprole.MethodLabel.
+	RefusedCommand(role, method string)
 	ConnOpened()
 	ConnClosed(d time.Duration, fromClient, toClient int64)
 }
@@ -97,6 +120,7 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) Refused(string)                         {}
+func (nopObserver) RefusedCommand(string, string)          {}
 func (nopObserver) ConnOpened()                            {}
 func (nopObserver) ConnClosed(time.Duration, int64, int64) {}
 
@@ -116,6 +140,8 @@ type Proxy struct {
 	// refusalLog keeps a flood of refused requests from flooding the log
 	// (each is still counted, and logged at debug by the access log).
 	refusalLog *ratelog.Limiter
+	// refusedLog does the same for refused CDP commands, per token.
+	refusedLog *ratelog.Limiter
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -138,6 +164,10 @@ func New(cfg Config) *Proxy {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Audit == nil {
+		cfg.Audit = cfg.Logger
+	}
+	cfg.Tokens = withLegacy(cfg.Tokens, cfg.Token)
 	p := &Proxy{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -146,6 +176,7 @@ func New(cfg Config) *Proxy {
 		conns:  map[net.Conn]struct{}{},
 
 		refusalLog: ratelog.New(refusalBurst, time.Second),
+		refusedLog: newRefusedLog(),
 	}
 	if p.obs == nil {
 		p.obs = nopObserver{}
@@ -202,10 +233,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if p.cfg.Token != "" && !noToken(r) && !TokenMatches(p.cfg.Token, RequestToken(r)) {
+	who, ok := p.identify(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scry"`)
 		p.refuse(w, r, "token", http.StatusUnauthorized, errors.New(
-			"missing or wrong CDP token: send Authorization: Bearer <token> or add ?token=<token> to the URL (CDP_TOKEN)"))
+			"missing or wrong CDP token: send Authorization: Bearer <token> or add ?token=<token> to the URL (CDP_TOKEN, CDP_TOKENS_FILE)"))
 		return
 	}
 	if r.URL.Path == "/metrics" && p.cfg.Metrics != nil {
@@ -214,6 +246,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := p.cfg.Policy.CheckOrigin(r.Header.Get("Origin")); err != nil {
 		p.refuse(w, r, "origin", http.StatusForbidden, err)
+		return
+	}
+	if err := mayRequest(who, r); err != nil {
+		p.refuse(w, r, "role", http.StatusForbidden, err)
 		return
 	}
 	if h := p.route(r.URL.Path); h != nil {
@@ -243,7 +279,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer p.leave()
-		p.serveWebSocket(w, r)
+		p.serveWebSocket(w, r, who)
 		return
 	}
 	p.serveHTTP(w, r)
@@ -273,10 +309,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, reason string, co
 // client put it there, blanked. The query, where the token belongs, is
 // never logged.
 func (p *Proxy) logPath(r *http.Request) string {
-	if p.cfg.Token != "" && strings.Contains(r.URL.Path, p.cfg.Token) {
-		return strings.ReplaceAll(r.URL.Path, p.cfg.Token, "REDACTED")
-	}
-	return r.URL.Path
+	return p.cfg.Tokens.Redact(r.URL.Path)
 }
 
 // route returns the Routes handler for path, if any.
@@ -403,8 +436,8 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 	// /json/new's query is the URL of the page to open, which Chrome reads
 	// raw. A token parameter that is not scry's (no CDP_TOKEN, or another
 	// value) belongs to that URL and is left alone.
-	if p.cfg.Token != "" {
-		out.URL.RawQuery = withoutToken(discoveryCommand(r.URL.EscapedPath()), r.URL.RawQuery, p.cfg.Token)
+	if p.cfg.Tokens.Len() > 0 {
+		out.URL.RawQuery = withoutToken(discoveryCommand(r.URL.EscapedPath()), r.URL.RawQuery, p.cfg.Tokens)
 	}
 	return out
 }
@@ -412,7 +445,7 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 // withoutToken returns rawQuery without scry's token: every "token=TOKEN"
 // segment, or on /json/new (cmd "new") only the trailing run of them, the
 // ones a client appends (see queryToken). Everything else is unchanged.
-func withoutToken(cmd, rawQuery, token string) string {
+func withoutToken(cmd, rawQuery string, set *tokens.Set) string {
 	segs := strings.Split(rawQuery, "&")
 	isToken := func(seg string) bool {
 		v, found := strings.CutPrefix(seg, "token=")
@@ -420,7 +453,11 @@ func withoutToken(cmd, rawQuery, token string) string {
 			return false
 		}
 		tok, err := url.QueryUnescape(v)
-		return err == nil && TokenMatches(token, tok)
+		if err != nil {
+			return false
+		}
+		_, ok := set.Match(tok)
+		return ok
 	}
 	var kept []string
 	if cmd == "new" {
@@ -545,15 +582,20 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, e
 }
 
 // tokenQuery returns the query to add to rewritten WebSocket URLs: the
-// token, which this client has just proved it knows, so a client that only
-// knows the HTTP URL can follow the WebSocket URL it is handed.
+// token this client has just presented, so a client that only knows the
+// HTTP URL can follow the WebSocket URL it is handed. Each client gets its
+// own token back, never another (an agent never learns the admin's).
 func (p *Proxy) tokenQuery(r *http.Request) url.Values {
-	if p.cfg.Token == "" || noToken(r) {
-		// The door without the token never hands it out: it would
+	if p.cfg.Tokens.Len() == 0 || noToken(r) {
+		// The door without the token never hands one out: it would
 		// open CDP_PORT to whoever can reach this one.
 		return nil
 	}
-	return url.Values{"token": {p.cfg.Token}}
+	tok, ok := p.cfg.Tokens.Match(RequestToken(r))
+	if !ok {
+		return nil
+	}
+	return url.Values{"token": {tok.Secret()}}
 }
 
 // RequestToken extracts the token a request carries: the Authorization
@@ -616,11 +658,19 @@ func copyHeader(dst, src http.Header) {
 
 // serveWebSocket hands the upgrade to Chromium and, once it agrees, splices
 // the two TCP connections together byte for byte.
-func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, who tokens.Token) {
 	id := p.nextID.Add(1)
 	log := p.log.With("conn", id, "client", r.RemoteAddr, "path", p.logPath(r))
+	if who.Name != "" {
+		log = log.With("token", who.Name, "role", who.Role.String())
+	}
 	out := p.outgoing(r)
 	out.Body, out.ContentLength = nil, 0
+	filtered := p.filtered(who)
+	if filtered {
+		// No permessage-deflate: scry must read the frames.
+		out.Header.Del("Sec-WebSocket-Extensions")
+	}
 	if !p.retarget(w, r, out, log) {
 		return
 	}
@@ -693,7 +743,13 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	p.obs.ConnOpened()
 	log.Debug("cdp connection opened")
-	up, down, reason := splice(client, crw.Reader, backend, br)
+	var up, down int64
+	var reason string
+	if filtered {
+		up, down, reason = p.filter(conn{id: id, who: who, log: log}, client, crw.Reader, backend, br)
+	} else {
+		up, down, reason = splice(client, crw.Reader, backend, br)
+	}
 	d := time.Since(start)
 	p.obs.ConnClosed(d, up, down)
 	log.Info("cdp connection closed", "duration", d.Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "reason", reason)

@@ -121,11 +121,31 @@ func (fc *fakeChrome) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// cookieEvent is what fakeChrome sends before echoing a message that
+// mentions "emitCookieEvent": an event carrying a cookie, as Chromium's
+// raw-header events do.
+const cookieEvent = `{"method":"Network.requestWillBeSentExtraInfo","params":{"requestId":"1","associatedCookies":[{"blockedReasons":[],"cookie":{"name":"sid","value":"fake-session-secret","httpOnly":true}}],"headers":{"Cookie":"sid=fake-session-secret","Accept":"*/*"}},"sessionId":"S1"}`
+
 func echo(ctx context.Context, c *websocket.Conn) {
 	for {
 		typ, rd, err := c.Reader(ctx)
 		if err != nil {
 			return
+		}
+		if typ == websocket.MessageText {
+			b, err := io.ReadAll(rd)
+			if err != nil {
+				return
+			}
+			if bytes.Contains(b, []byte("emitCookieEvent")) {
+				if c.Write(ctx, websocket.MessageText, []byte(cookieEvent)) != nil {
+					return
+				}
+			}
+			if c.Write(ctx, typ, b) != nil {
+				return
+			}
+			continue
 		}
 		wr, err := c.Writer(ctx, typ)
 		if err != nil {
@@ -155,10 +175,11 @@ func (fc *fakeChrome) requests() []*http.Request {
 
 // recorder is an Observer that remembers what it was told.
 type recorder struct {
-	mu      sync.Mutex
-	refused []string
-	opened  int
-	closed  int
+	mu       sync.Mutex
+	refused  []string
+	commands []string // refused CDP commands: "role method"
+	opened   int
+	closed   int
 }
 
 func (r *recorder) Refused(reason string) {
@@ -171,6 +192,12 @@ func (r *recorder) ConnOpened() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.opened++
+}
+
+func (r *recorder) RefusedCommand(role, method string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.commands = append(r.commands, role+" "+method)
 }
 
 func (r *recorder) ConnClosed(time.Duration, int64, int64) {
@@ -567,7 +594,7 @@ func TestWithoutToken(t *testing.T) {
 		{"new", "https://e.example/?a=b&token=other", "https://e.example/?a=b&token=other"},
 	}
 	for _, tt := range tests {
-		if got := withoutToken(tt.cmd, tt.query, tok); got != tt.want {
+		if got := withoutToken(tt.cmd, tt.query, withLegacy(nil, tok)); got != tt.want {
 			t.Errorf("withoutToken(%q, %q) = %q, want %q", tt.cmd, tt.query, got, tt.want)
 		}
 	}

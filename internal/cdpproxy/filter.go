@@ -1,0 +1,312 @@
+package cdpproxy
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dataplanelabs/scry/internal/cdprole"
+	"github.com/dataplanelabs/scry/internal/tokens"
+	"github.com/dataplanelabs/scry/internal/wsframe"
+)
+
+// The connections of agent and observer tokens are not spliced: scry reads
+// the client's WebSocket frames, peeks at each command's method (and its
+// URL, for navigations and new tabs), and forwards the command only if the
+// role may send it. A refused command is answered by scry, with the
+// command's id and sessionId, in a frame of its own put between two of
+// Chromium's frames; the connection goes on. From Chromium to the client,
+// frames pass through whole, but the events that can carry cookie values
+// (raw request and response headers) are redacted first.
+//
+// The upgrade reaches Chromium without Sec-WebSocket-Extensions, so no
+// compression is negotiated and every frame can be read as it is.
+
+const (
+	// maxCommand bounds one command from a scoped client. Playwright sends
+	// files of up to 50 MB, base64-encoded, inside one command.
+	maxCommand = 100 << 20
+	// maxRedacted bounds an event scry holds whole to redact it; the
+	// header events are a few kilobytes.
+	maxRedacted = 64 << 20
+	// wholeFrame is the size up to which a frame from Chromium is read
+	// whole and written in one call; larger ones are copied through.
+	wholeFrame = 64 << 10
+	// peekLen is how much of a frame from Chromium decides whether it is
+	// an event to redact.
+	peekLen = 128
+)
+
+// conn names one CDP connection for the logs.
+type conn struct {
+	id  uint64
+	who tokens.Token
+	log *slog.Logger
+}
+
+// filterConn is one scoped (or audited) connection.
+type filterConn struct {
+	p       *Proxy
+	c       conn
+	policy  cdprole.Policy
+	client  net.Conn
+	backend net.Conn
+	audit   *auditTrail
+
+	wmu sync.Mutex // frames to the client: Chromium's and scry's replies
+}
+
+type direction struct {
+	name  string
+	bytes int64
+	err   error
+}
+
+// filter relays one connection command by command until both directions
+// are done, as splice does for admin connections. It returns the byte
+// counts and why it ended.
+func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend net.Conn, backendBuf *bufio.Reader) (up, down int64, reason string) {
+	f := &filterConn{
+		p: p, c: c, client: client, backend: backend,
+		policy: cdprole.Policy{Role: c.who.Role, DownloadDir: p.cfg.DownloadDir, PersonHasControl: p.cfg.PersonHasControl},
+		audit:  newAuditTrail(p, c),
+	}
+	start := time.Now()
+	done := make(chan direction, 2)
+	go func() {
+		n, err := f.upstream(clientBuf)
+		done <- direction{"client->chromium", n, err}
+	}()
+	go func() {
+		n, err := f.downstream(backendBuf)
+		done <- direction{"chromium->client", n, err}
+	}()
+	first := <-done
+	// Pass the end on, as splice does: the other side normally follows.
+	if first.name == "client->chromium" {
+		closeWrite(backend)
+	} else {
+		closeWrite(client)
+	}
+	grace := time.NewTimer(spliceGrace)
+	var second direction
+	select {
+	case second = <-done:
+		grace.Stop()
+	case <-grace.C:
+		client.Close()
+		backend.Close()
+		second = <-done
+	}
+	client.Close()
+	backend.Close()
+	up, down = first.bytes, second.bytes
+	if first.name == "chromium->client" {
+		up, down = second.bytes, first.bytes
+	}
+	reason = first.name + " ended"
+	if first.err != nil && !errors.Is(first.err, io.EOF) && !errors.Is(first.err, net.ErrClosed) {
+		reason = first.name + ": " + first.err.Error()
+	}
+	f.audit.close(time.Since(start))
+	return up, down, reason
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+// upstream reads the client's frames, checks each command and forwards it
+// to Chromium or answers it. It returns the bytes sent to Chromium.
+func (f *filterConn) upstream(br *bufio.Reader) (int64, error) {
+	r := wsframe.NewReader(br, wsframe.ReaderConfig{RequireMask: true, MaxMessage: maxCommand})
+	var sent int64
+	for {
+		m, err := r.Next()
+		if err != nil {
+			var pe *wsframe.ProtocolError
+			if errors.As(err, &pe) {
+				f.c.log.Warn("cdp client broke the WebSocket protocol; closing", "err", pe.Reason)
+				f.closeClient(pe.Code, "scry: "+pe.Reason)
+			}
+			return sent, err
+		}
+		out := m.Raw
+		if !m.Opcode.IsControl() {
+			out = f.command(m)
+			if out == nil {
+				continue
+			}
+		}
+		n, err := f.backend.Write(out)
+		sent += int64(n)
+		if err != nil {
+			return sent, err
+		}
+	}
+}
+
+// command decides one data message: it returns the frames to forward, or
+// nil when scry answered the command itself.
+func (f *filterConn) command(m wsframe.Message) []byte {
+	cmd, err := cdprole.Peek(m.Payload)
+	var v cdprole.Verdict
+	switch {
+	case err != nil && f.policy.Role == cdprole.Admin:
+		// Admin traffic is only audited: Chromium answers what scry
+		// cannot read.
+		v = cdprole.Verdict{Allow: true}
+		cmd.Method = "(unreadable)"
+	case err != nil:
+		v = cdprole.Verdict{Reason: err.Error()}
+	default:
+		v = f.policy.Check(cmd, m.Payload)
+	}
+	f.audit.command(cmd, v)
+	if !v.Allow {
+		f.p.obs.RefusedCommand(f.c.who.Role.String(), cdprole.MethodLabel(cmd.Method))
+		f.reply(cdprole.ErrorReply(cmd, v.Reason))
+		return nil
+	}
+	if v.Rewritten != nil {
+		var key [4]byte
+		_, _ = rand.Read(key[:])
+		return wsframe.AppendFrame(nil, m.Opcode, true, &key, v.Rewritten)
+	}
+	return m.Raw
+}
+
+// reply sends scry's own answer to the client, between two frames.
+func (f *filterConn) reply(payload []byte) {
+	frame := wsframe.AppendFrame(nil, wsframe.OpText, true, nil, payload)
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	_, _ = f.client.Write(frame)
+}
+
+// closeClient sends the client a Close frame.
+func (f *filterConn) closeClient(code uint16, reason string) {
+	frame := wsframe.AppendFrame(nil, wsframe.OpClose, true, nil, wsframe.ClosePayload(code, reason))
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	_, _ = f.client.Write(frame)
+}
+
+// downstream copies Chromium's frames to the client, whole, redacting the
+// events that can carry cookie values for scoped roles. scry's replies go
+// in only between messages: the write lock is held from the first
+// fragment of a message to its last. It returns the bytes sent to the
+// client (scry's replies are not counted).
+func (f *filterConn) downstream(br *bufio.Reader) (sent int64, err error) {
+	redact := f.policy.Role != cdprole.Admin
+	buf := make([]byte, 0, 4096)
+	inMessage := false
+	defer func() {
+		if inMessage {
+			f.wmu.Unlock()
+		}
+	}()
+	for {
+		h, err := wsframe.ReadHeader(br)
+		if err != nil {
+			return sent, err
+		}
+		if h.Masked {
+			return sent, errors.New("chromium sent a masked frame")
+		}
+		if redact && h.Opcode == wsframe.OpText {
+			peek, _ := br.Peek(int(min(h.Length, peekLen)))
+			if cdprole.MayCarryCookies(peek) {
+				n, err := f.redacted(br, h)
+				sent += n
+				if err != nil {
+					return sent, err
+				}
+				continue
+			}
+		}
+		if !inMessage {
+			f.wmu.Lock()
+		}
+		var n int64
+		n, err = f.copyFrame(br, h, buf)
+		sent += n
+		switch {
+		case h.Opcode.IsControl():
+			// A control frame keeps the message it interrupts open.
+		case h.Fin:
+			inMessage = false
+		default:
+			inMessage = true
+		}
+		if !inMessage {
+			f.wmu.Unlock()
+		}
+		if err != nil {
+			return sent, err
+		}
+	}
+}
+
+// copyFrame writes one frame to the client, its header h already read
+// from br: a small one read whole and written in one call, a large one
+// copied through. The caller holds the write lock.
+func (f *filterConn) copyFrame(br *bufio.Reader, h wsframe.Header, buf []byte) (int64, error) {
+	buf = wsframe.AppendHeader(buf[:0], h)
+	if h.Length <= wholeFrame {
+		hl := len(buf)
+		buf = slices.Grow(buf, int(h.Length))[:hl+int(h.Length)]
+		if _, err := io.ReadFull(br, buf[hl:]); err != nil {
+			return 0, unexpected(err)
+		}
+		n, err := f.client.Write(buf)
+		return int64(n), err
+	}
+	n, err := f.client.Write(buf)
+	if err != nil {
+		return int64(n), err
+	}
+	m, err := io.CopyN(f.client, br, h.Length)
+	return int64(n) + m, unexpected(err)
+}
+
+// redacted reads an event that may carry cookie values whole and sends it
+// without them. Such an event must come in one frame; anything else ends
+// the connection rather than pass a cookie through.
+func (f *filterConn) redacted(br *bufio.Reader, h wsframe.Header) (int64, error) {
+	if !h.Fin || h.Length > maxRedacted {
+		return 0, fmt.Errorf("chromium sent a %d-byte event scry redacts in a frame it cannot hold whole (fin %v); closing rather than pass cookies through", h.Length, h.Fin)
+	}
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return 0, unexpected(err)
+	}
+	clean, err := cdprole.Redact(payload)
+	if err != nil {
+		return 0, fmt.Errorf("redact an event from chromium: %w", err)
+	}
+	frame := wsframe.AppendFrame(nil, wsframe.OpText, true, nil, clean)
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	n, err := f.client.Write(frame)
+	return int64(n), err
+}
+
+// unexpected turns an EOF inside a frame into io.ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
