@@ -62,7 +62,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("CHROME_EXTRA_FLAGS switches a browser protection off", "flag", f.Flag, "risk", f.Risk)
 	}
 	warnKeptGroups(log, os.Geteuid(), setgroupsAllowed(os.ReadFile), syscall.Getgroups)
-	s := &scry{cfg: cfg, log: log, getenv: getenv}
+	s := &scry{cfg: cfg, log: log, logOut: stderr, getenv: getenv}
 	return s.run(ctx)
 }
 
@@ -93,6 +93,13 @@ It is configured only through the environment:
 CDP is root-equivalent access to every account this browser is logged into:
 never publish CDP_PORT or NOVNC_PORT beyond 127.0.0.1 or a ClusterIP.
 `)
+}
+
+// auditLog is the audit trail's logger (AUDIT_LOG): JSON lines marked
+// "log":"audit" in scry's log stream, whatever LOG_FORMAT and LOG_LEVEL
+// say (AUDIT_LOG alone decides what it writes).
+func (s *scry) auditLog() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(s.logOut, nil)).With("log", "audit")
 }
 
 func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {

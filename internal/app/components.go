@@ -56,10 +56,17 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		KeepAlive: s.keepAlive(),
 		Observer:  metrics.CDP{M: s.metrics},
 		Token:     cfg.CDPToken,
-		MaxConns:  cfg.CDPMaxConns,
-		Health:    s.health(),
-		Metrics:   s.metrics.Handler(),
-		Routes:    s.handoffs.agentRoutes(),
+		Tokens:    cfg.Tokens,
+		// The audit trail is JSON whatever LOG_FORMAT says, in the
+		// same stream, so it can be picked out and shipped as is.
+		Audit:            s.auditLog(),
+		AuditMode:        cfg.AuditLog,
+		DownloadDir:      cfg.DownloadDir,
+		PersonHasControl: s.handoffs.reg.Active,
+		MaxConns:         cfg.CDPMaxConns,
+		Health:           s.health(),
+		Metrics:          s.metrics.Handler(),
+		Routes:           s.handoffs.agentRoutes(),
 		// A request's body is bounded like its headers.
 		BodyTimeout: cfg.HeaderTimeout,
 	})

@@ -122,6 +122,40 @@ func (s *scry) prepareProfile() error {
 		return err
 	}
 	s.log.Info("navigation blocklist set", "file_urls", map[bool]string{true: "allowed", false: "blocked"}[s.cfg.AllowFileURLs])
+	if s.cfg.Tokens.Scoped() {
+		return s.prepareDownloads()
+	}
+	return nil
+}
+
+// prepareDownloads creates DOWNLOAD_DIR, where scoped tokens' downloads
+// land, for the browser's uid: through profile.Dir when it is inside the
+// profile (the default), else as a plain directory scry creates.
+func (s *scry) prepareDownloads() error {
+	uid, gid := s.childIDs()
+	dir := s.cfg.DownloadDir
+	if rel, err := filepath.Rel(s.cfg.ProfileDir, dir); err == nil && filepath.IsLocal(rel) {
+		d, err := profile.OpenDir(s.cfg.ProfileDir, uid, gid)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		if err := d.MkdirAll(filepath.ToSlash(rel), 0o700); err != nil {
+			return fmt.Errorf("DOWNLOAD_DIR=%q: %w", dir, err)
+		}
+		return nil
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		return nil // the operator's own directory: left as it is
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("DOWNLOAD_DIR=%q: %w; create it, writable by uid %d", dir, err, uid)
+	}
+	if uid >= 0 {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return fmt.Errorf("DOWNLOAD_DIR=%q: give it to uid %d: %w", dir, uid, err)
+		}
+	}
 	return nil
 }
 

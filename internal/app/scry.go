@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -33,6 +34,7 @@ import (
 type scry struct {
 	cfg    *config.Config
 	log    *slog.Logger
+	logOut io.Writer // where log (and the audit trail) write
 	getenv func(string) string
 
 	// Prepared before anything starts (prepare.go).
@@ -192,7 +194,8 @@ func (s *scry) startAll(ctx context.Context) error {
 		return fmt.Errorf("open the agent door: %w", err)
 	}
 	s.log.Info("agent door open", "addr", s.cdpDoor.Address(), "allowed_hosts", s.cfg.CDPAllowedHosts,
-		"allowed_origins", s.cfg.CDPAllowedOrigins, "token_required", s.cfg.CDPToken != "", "max_conns", s.cfg.CDPMaxConns)
+		"allowed_origins", s.cfg.CDPAllowedOrigins, "token_required", s.cfg.Tokens.Len() > 0, "tokens", s.cfg.Tokens.Names(),
+		"audit_log", s.cfg.AuditLog, "max_conns", s.cfg.CDPMaxConns)
 	if s.cdpNoAuthDoor != nil {
 		if err := s.start(ctx, "agent door without the token", s.cdpNoAuthDoor); err != nil {
 			return fmt.Errorf("open the agent door without the token (CDP_NOAUTH_PORT): %w", err)

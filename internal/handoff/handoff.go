@@ -204,6 +204,19 @@ func (r *Registry) Open() int {
 	return n
 }
 
+// Active returns the ID of a handoff a person holds now (its link was
+// opened), if any: while one is, agents' input is refused (cdprole).
+func (r *Registry) Active() (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, e := range r.byID {
+		if e.v.State == Active {
+			return id, true
+		}
+	}
+	return "", false
+}
+
 // newSecret returns 128 random bits, base64url, and their hash.
 func newSecret() (string, [32]byte) {
 	b := make([]byte, 16)
