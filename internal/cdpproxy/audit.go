@@ -68,9 +68,10 @@ func (a *auditTrail) command(cmd cdprole.Command, v cdprole.Verdict) {
 }
 
 // commandAttrs are what a line says of a command: never its parameters
-// beyond the target and the URL.
+// beyond the target and the URL. The method is the client's, cut short:
+// an unknown one is what an auditor most wants to see.
 func commandAttrs(cmd cdprole.Command) []any {
-	attrs := []any{"method", cdprole.MethodLabel(cmd.Method)}
+	attrs := []any{"method", shortMethod(cmd.Method)}
 	if cmd.SessionID != "" {
 		attrs = append(attrs, "session", cmd.SessionID)
 	}
@@ -81,7 +82,7 @@ func commandAttrs(cmd cdprole.Command) []any {
 		attrs = append(attrs, "url", cmd.URL)
 	}
 	if in := cmd.Inner; in != nil {
-		attrs = append(attrs, "inner_method", cdprole.MethodLabel(in.Method))
+		attrs = append(attrs, "inner_method", shortMethod(in.Method))
 		if in.URL != "" {
 			attrs = append(attrs, "inner_url", in.URL)
 		}
@@ -96,6 +97,18 @@ func (a *auditTrail) close(d time.Duration) {
 	}
 	a.log.Info("cdp connection summary", "duration", d.Round(time.Millisecond),
 		"commands", a.total, "methods", a.methods, "refused", a.refused)
+}
+
+// shortMethod is a client's method name for a log line: at most 80
+// bytes, and "(none)" when the command had none.
+func shortMethod(m string) string {
+	if m == "" {
+		return "(none)"
+	}
+	if len(m) > 80 {
+		return m[:80] + "…"
+	}
+	return m
 }
 
 func newRefusedLog() *ratelog.Limiter { return ratelog.New(refusedBurst, time.Second) }
