@@ -258,11 +258,16 @@ func checkVNCPassword(_ context.Context, env Env) Result {
 }
 
 func checkCDPToken(_ context.Context, env Env) Result {
-	if env.Config.CDPToken == "" {
+	set := env.Config.Tokens
+	switch {
+	case set.Len() == 0:
 		return Result{Status: Warn, Detail: "unset: anyone who reaches CDP_PORT drives the logged-in browser; network isolation is the only guard",
-			Fix: "keep CDP_PORT on 127.0.0.1 or a ClusterIP behind the NetworkPolicy, and set CDP_TOKEN_FILE (a mounted Secret) or CDP_TOKEN"}
+			Fix: "keep CDP_PORT on 127.0.0.1 or a ClusterIP behind the NetworkPolicy, and set CDP_TOKEN_FILE (a mounted Secret) or CDP_TOKEN; give agents agent tokens (CDP_TOKENS_FILE)"}
+	case set.Scoped():
+		return Result{Status: Pass, Detail: fmt.Sprintf("%d tokens (%s): every request on CDP_PORT must carry one; agent and observer connections are checked command by command, audit %s",
+			set.Len(), strings.Join(set.Names(), ", "), env.Config.AuditLog)}
 	}
-	return Result{Status: Pass, Detail: "set: every request on CDP_PORT must carry it"}
+	return Result{Status: Pass, Detail: "set: every request on CDP_PORT must carry it (an admin token: it can export every cookie; agents are better off with agent tokens, CDP_TOKENS_FILE)"}
 }
 
 // checkRiskyFlags warns about the CHROME_EXTRA_FLAGS that switch off a
