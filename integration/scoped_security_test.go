@@ -208,6 +208,40 @@ func (c *rawCDP) try(session, method string, params any) (cdpMsg, error) {
 	}
 }
 
+// rawCall sends the command text (with %d for its id) as a message of typ
+// in n frames, and returns the reply.
+func (c *rawCDP) rawCall(typ websocket.MessageType, text string, n int) (cdpMsg, error) {
+	c.mu.Lock()
+	c.next++
+	id := c.next
+	ch := make(chan cdpMsg, 1)
+	c.waiting[id] = ch
+	c.mu.Unlock()
+	msg := []byte(fmt.Sprintf(text, id))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w, err := c.ws.Writer(ctx, typ)
+	if err != nil {
+		return cdpMsg{}, err
+	}
+	for i := range n { // one frame per Write
+		if _, err := w.Write(msg[i*len(msg)/n : (i+1)*len(msg)/n]); err != nil {
+			return cdpMsg{}, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return cdpMsg{}, err
+	}
+	select {
+	case m := <-ch:
+		return m, nil
+	case <-c.done:
+		return cdpMsg{}, fmt.Errorf("the connection ended before the reply: %v", c.err)
+	case <-ctx.Done():
+		return cdpMsg{}, errors.New("no reply in a minute")
+	}
+}
+
 // ok calls and fails the test on an error reply; it returns the result.
 func (c *rawCDP) ok(session, method string, params any) json.RawMessage {
 	c.t.Helper()
@@ -464,6 +498,69 @@ func TestAgentRefusedMethods(t *testing.T) {
 	if log := s.Log(); strings.Contains(log, tk.agent) || strings.Contains(log, tk.admin) {
 		t.Errorf("a token is in scry's log")
 	}
+
+	// Ways to say Storage.getCookies that Chromium may understand and a
+	// naive peek would not: each gets no cookies for the agent. The admin
+	// sends the same, to show which of them Chromium really executes.
+	t.Run("disguised", func(t *testing.T) {
+		// legacySession attaches c to a new page without flattening, for
+		// Target.sendMessageToTarget.
+		legacySession := func(c *rawCDP) string {
+			tg, _ := c.openPage("about:blank")
+			var at struct {
+				SessionID string `json:"sessionId"`
+			}
+			if err := json.Unmarshal(c.ok("", "Target.attachToTarget", map[string]any{"targetId": tg, "flatten": false}), &at); err != nil {
+				t.Fatal(err)
+			}
+			return at.SessionID
+		}
+		agent := dialToken(t, s, tk.agent, nil)
+		_, page := agent.openPage("about:blank")
+		agentLegacy, adminLegacy := legacySession(agent), legacySession(admin)
+		for _, tc := range []struct {
+			name, text string
+			typ        websocket.MessageType
+			frames     int
+			wrapped    bool // inside Target.sendMessageToTarget: an answer at all means it was passed on
+		}{
+			{"three fragments", `{"id":%d,"method":"Storage.getCookies"}`, websocket.MessageText, 3, false},
+			{"one byte a frame", `{"id":%d,"method":"Storage.getCookies"}`, websocket.MessageText, 39, false},
+			{"escaped method", `{"id":%d,"method":"Storage.get\u0043ookies"}`, websocket.MessageText, 1, false},
+			{"escaped key", `{"id":%d,"\u006dethod":"Storage.getCookies"}`, websocket.MessageText, 1, false},
+			{"duplicate method, refused one last", `{"id":%d,"method":"Browser.getVersion","method":"Storage.getCookies"}`, websocket.MessageText, 1, false},
+			{"duplicate method, refused one first", `{"id":%d,"method":"Storage.getCookies","method":"Browser.getVersion"}`, websocket.MessageText, 1, false},
+			{"method in params first", `{"params":{"method":"Browser.getVersion"},"id":%d,"method":"Storage.getCookies"}`, websocket.MessageText, 1, false},
+			{"whitespace", "{\n\t\"id\" : %d ,\r\n \"method\"\t:\t\"Storage.getCookies\" }", websocket.MessageText, 1, false},
+			{"wrapped, escaped", `{"id":%d,"method":"Target.sendMessageToTarget","params":{"sessionId":"SESSION","message":"{\"id\":1,\"method\":\"Network.get\\u0043ookies\"}"}}`, websocket.MessageText, 1, true},
+			{"wrapped, duplicate", `{"id":%d,"method":"Target.sendMessageToTarget","params":{"sessionId":"SESSION","message":"{\"id\":1,\"method\":\"Runtime.evaluate\",\"method\":\"Network.getCookies\"}"}}`, websocket.MessageText, 1, true},
+			// Last: Chromium closes a connection that sends a binary frame.
+			{"binary frame", `{"id":%d,"method":"Storage.getCookies"}`, websocket.MessageBinary, 1, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				adm, err := admin.rawCall(tc.typ, strings.ReplaceAll(tc.text, "SESSION", adminLegacy), tc.frames)
+				executed := err == nil && adm.Error == nil && (tc.wrapped || strings.Contains(string(adm.Result), `"cookies"`))
+				if !executed {
+					t.Logf("Chromium does not take this as the command: the admin got %s %v", adm, err)
+				}
+				m, err := agent.rawCall(tc.typ, strings.ReplaceAll(tc.text, "SESSION", agentLegacy), tc.frames)
+				if err != nil && tc.typ == websocket.MessageBinary {
+					t.Logf("the agent's connection: %v", err)
+					return // closed, as Chromium closes the admin's
+				}
+				if err != nil {
+					t.Fatalf("agent: %v", err)
+				}
+				if strings.Contains(string(m.Result), `"cookies"`) || tc.wrapped && m.Error == nil {
+					t.Errorf("the agent got past the check: %s", m)
+				}
+				if executed && (m.Error == nil || m.Error.Code != -32000) {
+					t.Errorf("the agent's disguised command: %s, want scry's refusal", m)
+				}
+				agent.stillWorks(page)
+			})
+		}
+	})
 }
 
 // TestAgentFileAndInternalURLsRefused: an agent can open http(s) and
