@@ -895,6 +895,11 @@ func TestAgentDownloadsAndUploads(t *testing.T) {
 		wantScryError(t, "DOM.setFileInputFiles "+p, upload(p), page, "")
 		agent.stillWorks(page)
 	}
+	// Dragging files onto the page is an upload too.
+	drag := map[string]any{"type": "dragEnter", "x": 10, "y": 10, "data": map[string]any{
+		"items": []any{}, "files": []string{"/etc/passwd"}, "dragOperationsMask": 1}}
+	wantScryError(t, "Input.dispatchDragEvent with /etc/passwd", agent.call(page, "Input.dispatchDragEvent", drag), page, "")
+	agent.stillWorks(page)
 	if m := upload(filepath.Join(downloads, "agent.txt")); m.Error != nil {
 		t.Fatalf("DOM.setFileInputFiles from DOWNLOAD_DIR: %s", m)
 	}
