@@ -13,9 +13,9 @@ import (
 type Command struct {
 	ID        json.RawMessage // the id as sent (a JSON number), nil if absent
 	Method    string
-	SessionID string // top-level sessionId, "" if none
-	TargetID  string // params.targetId if the method has one (audit)
-	URL       string // params.url of Page.navigate / Target.createTarget (audit and check)
+	SessionID string   // top-level sessionId, "" if none
+	TargetID  string   // params.targetId if the method has one (audit)
+	URL       string   // params.url of Page.navigate / Target.createTarget (audit and check)
 	Inner     *Command // Target.sendMessageToTarget: the command inside params.message
 
 	// raw is the inner command's own message (Inner only): Check reads its
