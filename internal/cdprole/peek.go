@@ -48,15 +48,15 @@ func peek(msg []byte, outer bool) (Command, error) {
 			}
 			cmd.ID = json.RawMessage(val)
 		case "method":
-			m, ok := stringValue(val)
+			m, ok := checkedString(val)
 			if !ok {
-				return errors.New("method is not a string")
+				return errors.New("method is not a UTF-8 string")
 			}
 			cmd.Method, haveMethod = m, true
 		case "sessionId":
-			sid, ok := stringValue(val)
+			sid, ok := checkedString(val)
 			if !ok {
-				return errors.New("sessionId is not a string")
+				return errors.New("sessionId is not a UTF-8 string")
 			}
 			cmd.SessionID = sid
 		case "params":
@@ -101,10 +101,10 @@ func peek(msg []byte, outer bool) (Command, error) {
 		default:
 			return nil
 		}
-		v, ok := stringValue(val)
+		v, ok := checkedString(val)
 		if !ok {
 			if checked {
-				return fmt.Errorf("params.%s is not a string", key)
+				return fmt.Errorf("params.%s is not a UTF-8 string", key)
 			}
 			return nil
 		}
@@ -120,9 +120,9 @@ func peek(msg []byte, outer bool) (Command, error) {
 	if message == nil {
 		return cmd, nil
 	}
-	inner, ok := stringValue(message)
+	inner, ok := checkedString(message)
 	if !ok {
-		return cmd, errors.New("scry: bad CDP command Target.sendMessageToTarget: params.message is not a string")
+		return cmd, errors.New("scry: bad CDP command Target.sendMessageToTarget: params.message is not a UTF-8 string")
 	}
 	if !outer {
 		// A third level is refused by Check; it is not read.

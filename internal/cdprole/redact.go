@@ -17,6 +17,7 @@ var redactedJSON = []byte(`"` + Redacted + `"`)
 // objects with values, and the wrapper that carries another target's
 // events as a string.
 var cookieEvents = toSet([]string{
+	"Audits.issueAdded", // cookie issues carry the raw Set-Cookie line
 	"Fetch.authRequired",
 	"Fetch.requestPaused",
 	"Network.requestIntercepted",
@@ -58,167 +59,237 @@ func MayCarryCookies(prefix []byte) bool {
 //   - Cookie: and Set-Cookie: lines inside headersText and
 //     requestHeadersText;
 //   - the value of every cookie object (associatedCookies, blockedCookies,
-//     exemptedCookies: {"cookie": {"value": …}}) and every cookieLine;
+//     exemptedCookies: {"cookie": {"value": …}}), every cookieLine and every
+//     rawCookieLine (Audits cookie issues);
 //   - all of the above inside Target.receivedMessageFromTarget's message.
 //
-// Other bytes are kept as they were (key order, id, method, sessionId).
+// Other bytes are kept as they were (key order, id, method, sessionId). It
+// reads msg once, so its cost grows with msg's size only.
 func Redact(msg []byte) ([]byte, error) {
-	out, err := redactValue(make([]byte, 0, len(msg)), msg, 0, ctxNone)
-	if err != nil {
+	r := redactor{out: make([]byte, 0, len(msg))}
+	s := scanner{data: msg}
+	if err := r.value(&s, 0, ctxTop); err != nil {
 		return nil, fmt.Errorf("redact: %w", err)
 	}
-	return out, nil
+	s.ws()
+	if s.pos != len(msg) {
+		return nil, fmt.Errorf("redact: trailing data at offset %d", s.pos)
+	}
+	return r.out, nil
 }
 
 type redactCtx uint8
 
 const (
 	ctxNone      redactCtx = iota
-	ctxCookieObj           // inside a cookie object: its "value" is a cookie value
-	ctxTop                 // the message itself: params.message may be wrapped JSON
+	ctxTop                 // the message itself: its params may be a wrapper's
+	ctxCookieObj           // a cookie object: its "value" is a cookie value
 	ctxWrapper             // params of Target.receivedMessageFromTarget
 )
 
-func redactValue(out, val []byte, depth int, ctx redactCtx) ([]byte, error) {
-	s := scanner{data: val}
+type redactor struct {
+	out []byte
+}
+
+// value copies the JSON value at s.pos to r.out, redacting on the way.
+func (r *redactor) value(s *scanner, depth int, ctx redactCtx) error {
 	c, err := s.peekByte()
 	if err != nil {
-		return nil, err
-	}
-	if depth == 0 {
-		ctx = ctxTop
+		return err
 	}
 	switch c {
 	case '{':
-		return redactObject(out, val, depth, ctx)
+		return r.object(s, depth+1, ctx)
 	case '[':
-		out = append(out, s.data[:s.pos]...)
+		if depth+1 > maxDepth {
+			return fmt.Errorf("nested too deeply")
+		}
 		s.pos++
-		out = append(out, '[')
+		r.out = append(r.out, '[')
 		if c, err := s.peekByte(); err != nil {
-			return nil, err
+			return err
 		} else if c == ']' {
 			s.pos++
-			return append(out, ']'), trailing(&s)
+			r.out = append(r.out, ']')
+			return nil
 		}
 		for {
-			start, end, err := s.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			if out, err = redactValue(out, val[start:end], depth+1, ctxNone); err != nil {
-				return nil, err
+			if err := r.value(s, depth+1, ctxNone); err != nil {
+				return err
 			}
 			c, err := s.peekByte()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			s.pos++
-			out = append(out, c)
+			r.out = append(r.out, c)
 			switch c {
 			case ',':
 			case ']':
-				return out, trailing(&s)
+				return nil
 			default:
-				return nil, fmt.Errorf("want , or ] at offset %d", s.pos-1)
+				return fmt.Errorf("want , or ] at offset %d", s.pos-1)
 			}
 		}
 	default:
-		if _, _, err := s.value(depth); err != nil {
-			return nil, err
+		start, end, err := s.value(depth)
+		if err != nil {
+			return err
 		}
-		if err := trailing(&s); err != nil {
-			return nil, err
-		}
-		return append(out, val...), nil
+		r.out = append(r.out, s.data[start:end]...)
+		return nil
 	}
-}
-
-func trailing(s *scanner) error {
-	s.ws()
-	if s.pos != len(s.data) {
-		return fmt.Errorf("trailing data at offset %d", s.pos)
-	}
-	return nil
 }
 
 func isCookieHeader(name []byte) bool {
 	return bytes.EqualFold(name, []byte("cookie")) || bytes.EqualFold(name, []byte("set-cookie"))
 }
 
-func redactObject(out, val []byte, depth int, ctx redactCtx) ([]byte, error) {
+func (r *redactor) object(s *scanner, depth int, ctx redactCtx) error {
 	if depth > maxDepth {
-		return nil, fmt.Errorf("nested too deeply")
+		return fmt.Errorf("nested too deeply")
+	}
+	s.pos++ // '{'
+	r.out = append(r.out, '{')
+	if c, err := s.peekByte(); err != nil {
+		return err
+	} else if c == '}' {
+		s.pos++
+		r.out = append(r.out, '}')
+		return nil
 	}
 	// A {name, value} header entry is a cookie if its name says so, and the
-	// name may come after the value: look first.
-	nameIsCookie, wrapper := false, false
-	s := scanner{data: val}
-	err := s.object(depth, false, func(key []byte, start, end int) error {
-		switch string(key) {
-		case "name":
-			n, _ := stringValue(val[start:end])
-			nameIsCookie = isCookieHeader([]byte(n))
-		case "method":
-			m, _ := stringValue(val[start:end])
-			wrapper = ctx == ctxTop && m == "Target.receivedMessageFromTarget"
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := trailing(&s); err != nil {
-		return nil, err
-	}
-	out = append(out, '{')
-	first := true
-	s = scanner{data: val}
-	err = s.object(depth, false, func(key []byte, start, end int) error {
-		v := val[start:end]
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-		out = appendKey(out, key)
-		isString := v[0] == '"'
-		switch {
-		case isString && (isCookieHeader(key) || string(key) == "cookieLine"):
-			out = append(out, redactedJSON...)
-		case isString && string(key) == "value" && (nameIsCookie || ctx == ctxCookieObj):
-			out = append(out, redactedJSON...)
-		case isString && strings.HasSuffix(string(key), "eadersText"):
-			t, _ := stringValue(v)
-			q, _ := json.Marshal(redactHeadersText(t))
-			out = append(out, q...)
-		case isString && ctx == ctxWrapper && string(key) == "message":
-			inner, _ := stringValue(v)
-			r, err := Redact([]byte(inner))
-			if err != nil {
-				// Not a CDP message scry can read: nothing of it is passed on.
-				out = append(out, redactedJSON...)
-				return nil
-			}
-			q, _ := json.Marshal(string(r))
-			out = append(out, q...)
-		default:
-			next := ctxNone
-			switch {
-			case string(key) == "cookie" && v[0] == '{':
-				next = ctxCookieObj
-			case wrapper && string(key) == "params":
-				next = ctxWrapper
-			}
-			var err error
-			out, err = redactValue(out, v, depth+1, next)
+	// name may come after the value: the value's place in out is kept and
+	// replaced at the end. Likewise a wrapper's params before its method.
+	var (
+		nameIsCookie, wrapper bool
+		valueAt               = -1 // in out: start and end of a string "value"
+		valueEnd              int
+		paramsIn, paramsInEnd int // in s.data: params seen before method
+		paramsAt, paramsEnd   = -1, 0
+	)
+	for {
+		if _, err := s.peekByte(); err != nil {
 			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		keyStart := s.pos
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		r.out = append(r.out, s.data[keyStart:s.pos]...)
+		if c, err := s.peekByte(); err != nil {
+			return err
+		} else if c != ':' {
+			return fmt.Errorf("want : at offset %d", s.pos)
+		}
+		s.pos++
+		r.out = append(r.out, ':')
+		c, err := s.peekByte()
+		if err != nil {
+			return err
+		}
+		if c == '"' {
+			start, end, err := s.value(depth)
+			if err != nil {
+				return err
+			}
+			r.str(key, s.data[start:end], ctx, &nameIsCookie, &wrapper, &valueAt, &valueEnd)
+		} else {
+			next := ctxNone
+			switch {
+			case string(key) == "cookie" && c == '{':
+				next = ctxCookieObj
+			case ctx == ctxTop && string(key) == "params" && wrapper:
+				next = ctxWrapper
+			case ctx == ctxTop && string(key) == "params" && c == '{':
+				paramsIn, paramsAt = s.pos, len(r.out)
+			}
+			if err := r.value(s, depth, next); err != nil {
+				return err
+			}
+			if paramsAt >= 0 && paramsEnd == 0 {
+				paramsInEnd, paramsEnd = s.pos, len(r.out)
+			}
+		}
+		c, err = s.peekByte()
+		if err != nil {
+			return err
+		}
+		s.pos++
+		switch c {
+		case ',':
+			r.out = append(r.out, ',')
+			continue
+		case '}':
+		default:
+			return fmt.Errorf("want , or } at offset %d", s.pos-1)
+		}
+		break
 	}
-	return append(out, '}'), nil
+	if nameIsCookie && valueAt >= 0 {
+		r.out = splice(r.out, valueAt, valueEnd, redactedJSON)
+	}
+	if wrapper && paramsAt >= 0 {
+		// params came before method: redo them as a wrapper's.
+		sub := redactor{}
+		ps := scanner{data: s.data[:paramsInEnd], pos: paramsIn}
+		if err := sub.value(&ps, depth, ctxWrapper); err != nil {
+			return err
+		}
+		r.out = splice(r.out, paramsAt, paramsEnd, sub.out)
+	}
+	r.out = append(r.out, '}')
+	return nil
+}
+
+// str copies or redacts the string value raw of member key.
+func (r *redactor) str(key, raw []byte, ctx redactCtx, nameIsCookie, wrapper *bool, valueAt, valueEnd *int) {
+	switch {
+	case isCookieHeader(key) || string(key) == "cookieLine" || string(key) == "rawCookieLine":
+		r.out = append(r.out, redactedJSON...)
+		return
+	case string(key) == "value" && ctx == ctxCookieObj:
+		r.out = append(r.out, redactedJSON...)
+		return
+	case string(key) == "value":
+		*valueAt = len(r.out)
+		r.out = append(r.out, raw...)
+		*valueEnd = len(r.out)
+		return
+	case string(key) == "name":
+		n, _ := stringValue(raw)
+		*nameIsCookie = isCookieHeader([]byte(n))
+	case string(key) == "method" && ctx == ctxTop:
+		m, _ := stringValue(raw)
+		*wrapper = m == "Target.receivedMessageFromTarget"
+	case bytes.HasSuffix(key, []byte("eadersText")): // headersText, requestHeadersText
+		t, _ := stringValue(raw)
+		if rt := redactHeadersText(t); rt != t {
+			q, _ := json.Marshal(rt)
+			r.out = append(r.out, q...)
+			return
+		}
+	case string(key) == "message" && ctx == ctxWrapper:
+		inner, _ := stringValue(raw)
+		red, err := Redact([]byte(inner))
+		if err != nil {
+			// Not a message scry can read: none of it is passed on.
+			r.out = append(r.out, redactedJSON...)
+			return
+		}
+		if !bytes.Equal(red, []byte(inner)) {
+			q, _ := json.Marshal(string(red))
+			r.out = append(r.out, q...)
+			return
+		}
+	}
+	r.out = append(r.out, raw...)
+}
+
+func splice(out []byte, from, to int, with []byte) []byte {
+	tail := append([]byte(nil), out[to:]...)
+	return append(append(out[:from], with...), tail...)
 }
 
 // redactHeadersText replaces the values of Cookie: and Set-Cookie: lines in

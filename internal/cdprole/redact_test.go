@@ -98,6 +98,25 @@ func TestRedactKeepsOtherValues(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("Redact =\n%s\nwant\n%s", out, want)
 	}
+	for _, tt := range []struct{ in, want string }{
+		// name after value
+		{`{"method":"Fetch.requestPaused","params":{"responseHeaders":[{"value":"a=1","name":"SET-COOKIE"},{"value":"text/html","name":"Content-Type"}]}}`,
+			`{"method":"Fetch.requestPaused","params":{"responseHeaders":[{"value":"(redacted by scry)","name":"SET-COOKIE"},{"value":"text/html","name":"Content-Type"}]}}`},
+		// a wrapper's params before its method
+		{`{"params":{"sessionId":"S","message":"{\"method\":\"Network.x\",\"params\":{\"headers\":{\"Cookie\":\"a=1\"}}}"},"method":"Target.receivedMessageFromTarget"}`,
+			`{"params":{"sessionId":"S","message":"{\"method\":\"Network.x\",\"params\":{\"headers\":{\"Cookie\":\"(redacted by scry)\"}}}"},"method":"Target.receivedMessageFromTarget"}`},
+		// "message" elsewhere is text, not a wrapped event
+		{`{"method":"Log.entryAdded","params":{"entry":{"message":"{\"Cookie\":\"a\"}"}}}`,
+			`{"method":"Log.entryAdded","params":{"entry":{"message":"{\"Cookie\":\"a\"}"}}}`},
+		// escaped keys are keys
+		{`{"method":"Network.x","params":{"headers":{"\u0043ookie":"a=1"}}}`,
+			`{"method":"Network.x","params":{"headers":{"\u0043ookie":"(redacted by scry)"}}}`},
+	} {
+		out, err := Redact([]byte(tt.in))
+		if err != nil || string(out) != tt.want {
+			t.Errorf("Redact(%s) =\n%s, %v\nwant\n%s", tt.in, out, err, tt.want)
+		}
+	}
 	if _, err := Redact([]byte(`{"method":"Network.x","params":{`)); err == nil {
 		t.Errorf("bad JSON: no error")
 	}

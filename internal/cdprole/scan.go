@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // maxDepth bounds nesting, as Chrome's own CDP JSON parser does (it stops at
@@ -17,6 +18,9 @@ const maxDepth = 300
 type scanner struct {
 	data []byte
 	pos  int
+	// rawKey is the key of the member object passes to its callback, as
+	// written (quotes and escapes included).
+	rawKey []byte
 }
 
 var errEnd = errors.New("unexpected end of JSON")
@@ -236,10 +240,12 @@ func (s *scanner) object(depth int, uniq bool, fn func(key []byte, start, end in
 		if _, err := s.peekByte(); err != nil {
 			return err
 		}
+		keyStart := s.pos
 		key, err := s.str()
 		if err != nil {
 			return err
 		}
+		rawKey := s.data[keyStart:s.pos]
 		if uniq && !seen.add(key) {
 			return fmt.Errorf("duplicate key %q", key)
 		}
@@ -253,6 +259,7 @@ func (s *scanner) object(depth int, uniq bool, fn func(key []byte, start, end in
 		if err != nil {
 			return err
 		}
+		s.rawKey = rawKey
 		if err := fn(key, start, end); err != nil {
 			return err
 		}
@@ -334,4 +341,14 @@ func stringValue(raw []byte) (string, bool) {
 		return "", false
 	}
 	return string(b), true
+}
+
+// checkedString is stringValue for the values Check decides on: they must
+// be valid UTF-8, so that no reader can take the bytes for something else.
+func checkedString(raw []byte) (string, bool) {
+	v, ok := stringValue(raw)
+	if !ok || !utf8.ValidString(v) {
+		return "", false
+	}
+	return v, true
 }
