@@ -166,3 +166,59 @@ func TestClientsOrdinaryFlowsAllowedForAgent(t *testing.T) {
 		}
 	}
 }
+
+// clientsSeen are the methods each client really sent in one ordinary flow
+// against Chromium 156 (testdata/clients: connect, new page, route/request
+// interception, navigate, wait for network idle, click, type, screenshot,
+// evaluate, accessibility snapshot, upload, download, PDF, close page),
+// read from Playwright's DEBUG=pw:protocol log, a hook on Puppeteer's
+// Connection and chromedp's WithDebugf. All must be allowed for Agent.
+var clientsSeen = map[string][]string{
+	"playwright": {
+		"Browser.getVersion", "Browser.setDownloadBehavior", "DOM.getContentQuads",
+		"DOM.scrollIntoViewIfNeeded", "Emulation.setEmulatedMedia", "Emulation.setFocusEmulationEnabled",
+		"Fetch.continueRequest", "Fetch.enable", "Fetch.failRequest", "Fetch.fulfillRequest", "IO.close",
+		"IO.read", "Input.dispatchKeyEvent", "Input.dispatchMouseEvent", "Input.insertText",
+		"Inspector.enable", "Log.enable", "Network.enable", "Network.setCacheDisabled",
+		"Page.addScriptToEvaluateOnNewDocument", "Page.captureScreenshot", "Page.createIsolatedWorld",
+		"Page.enable", "Page.getFrameTree", "Page.getLayoutMetrics", "Page.navigate", "Page.printToPDF",
+		"Page.setFontFamilies", "Page.setLifecycleEventsEnabled", "Runtime.callFunctionOn",
+		"Runtime.enable", "Runtime.evaluate", "Runtime.releaseObject", "Runtime.runIfWaitingForDebugger",
+		"Target.closeTarget", "Target.createTarget", "Target.detachFromTarget", "Target.getTargetInfo",
+		"Target.setAutoAttach",
+	},
+	"puppeteer": {
+		"Accessibility.getFullAXTree", "Audits.enable", "DOM.describeNode", "DOM.resolveNode",
+		"DOM.setFileInputFiles", "Emulation.setDeviceMetricsOverride",
+		"Emulation.setTouchEmulationEnabled", "Fetch.continueRequest", "Fetch.enable",
+		"Fetch.fulfillRequest", "IO.close", "IO.read", "Input.dispatchKeyEvent",
+		"Input.dispatchMouseEvent", "Log.enable", "Network.enable", "Network.setCacheDisabled",
+		"Page.addScriptToEvaluateOnNewDocument", "Page.captureScreenshot", "Page.createIsolatedWorld",
+		"Page.enable", "Page.getFrameTree", "Page.navigate", "Page.printToPDF",
+		"Page.setLifecycleEventsEnabled", "Performance.enable", "Runtime.addBinding",
+		"Runtime.callFunctionOn", "Runtime.enable", "Runtime.evaluate", "Runtime.releaseObject",
+		"Runtime.runIfWaitingForDebugger", "Target.closeTarget", "Target.createTarget",
+		"Target.getBrowserContexts", "Target.setAutoAttach", "Target.setDiscoverTargets",
+		"WebMCP.enable",
+	},
+	"chromedp": {
+		"CSS.enable", "DOM.enable", "DOM.focus", "DOM.getBoxModel", "DOM.getContentQuads",
+		"DOM.getDocument", "DOM.querySelector", "DOM.resolveNode", "DOM.scrollIntoViewIfNeeded",
+		"DOM.setFileInputFiles", "Input.dispatchKeyEvent", "Input.dispatchMouseEvent",
+		"Inspector.enable", "Log.enable", "Network.enable", "Page.captureScreenshot", "Page.enable",
+		"Page.navigate", "Page.setLifecycleEventsEnabled", "Runtime.callFunctionOn", "Runtime.enable",
+		"Runtime.evaluate", "Runtime.releaseObject", "Target.attachToTarget", "Target.closeTarget",
+		"Target.createTarget", "Target.detachFromTarget", "Target.getTargets", "Target.setAutoAttach",
+		"Target.setDiscoverTargets",
+	},
+}
+
+func TestClientsSeenAllowedForAgent(t *testing.T) {
+	for client, methods := range clientsSeen {
+		for _, m := range methods {
+			if !allowed(Agent, m) {
+				t.Errorf("%s sent %s in an ordinary flow, but it is not allowed for role agent", client, m)
+			}
+		}
+	}
+}

@@ -26,7 +26,7 @@ package cdprole
 //   - Extensions.*: Puppeteer browser.installExtension() and friends.
 //   - Autofill.*: Puppeteer elementHandle.autofill(); it reaches the profile's
 //     saved addresses and cards.
-//   - PWA.*, WebMCP.*, BluetoothEmulation.*, DeviceAccess.*, Memory.*,
+//   - PWA.*, BluetoothEmulation.*, DeviceAccess.*, Memory.*,
 //     Emulation.addScreen/removeScreen/getScreenInfos: special-purpose
 //     Puppeteer APIs, not reviewed. Browser.setDockTile: Playwright, macOS
 //     dock icon only.
@@ -349,6 +349,14 @@ var agentMethods = []string{
 	"Tracing.getCategories",
 	"Tracing.recordClockSyncMarker",
 	"Tracing.start",
+
+	// WebMCP: tools a page declares for agents; invoking one runs page
+	// JavaScript. Puppeteer enables it on every page (a refusal would be
+	// logged and counted for each).
+	"WebMCP.cancelInvocation",
+	"WebMCP.disable",
+	"WebMCP.enable",
+	"WebMCP.invokeTool",
 }
 
 // observerMethods: read-only. It sees pages (screenshots, DOM,
