@@ -29,7 +29,7 @@ func FuzzPeek(f *testing.F) {
 		}
 		agree(t, msg, cmd)
 		if cmd.Inner != nil {
-			agree(t, cmd.Inner.raw, *cmd.Inner)
+			agree(t, innerMessage(msg), *cmd.Inner)
 		}
 		p := Policy{Role: Agent, DownloadDir: "/dl"}
 		v := p.Check(cmd, msg)

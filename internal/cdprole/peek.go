@@ -17,16 +17,13 @@ type Command struct {
 	TargetID  string   // params.targetId if the method has one (audit)
 	URL       string   // params.url of Page.navigate / Target.createTarget (audit and check)
 	Inner     *Command // Target.sendMessageToTarget: the command inside params.message
-
-	// raw is the inner command's own message (Inner only): Check reads its
-	// params where the outer message holds them as an escaped string.
-	raw []byte
 }
 
 // Peek reads msg's top-level keys exactly as Chrome does: keys are
 // case-sensitive and unescaped, a duplicate key at the top level or inside
 // params is an error (Chrome and scry could read different values), and
-// values scry does not check are skipped, never copied. On an error the
+// values scry does not check are skipped, never copied (a Command holds no
+// parameter but those named in it, and does not alias msg). On an error the
 // Command holds what was read (its ID, if any), so the caller can reply.
 func Peek(msg []byte) (Command, error) {
 	return peek(msg, true)
@@ -46,7 +43,7 @@ func peek(msg []byte, outer bool) (Command, error) {
 			if integer, _ := s.number(); !integer {
 				return errors.New("id is not an integer: want an integer id")
 			}
-			cmd.ID = json.RawMessage(val)
+			cmd.ID = append(json.RawMessage(nil), val...) // never aliases msg
 		case "method":
 			m, ok := checkedString(val)
 			if !ok {
@@ -133,7 +130,6 @@ func peek(msg []byte, outer bool) (Command, error) {
 		return cmd, fmt.Errorf("scry: bad command inside Target.sendMessageToTarget: %s",
 			strings.TrimPrefix(err.Error(), "scry: bad CDP command: "))
 	}
-	in.raw = []byte(inner)
 	cmd.Inner = &in
 	return cmd, nil
 }

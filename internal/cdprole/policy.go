@@ -56,7 +56,7 @@ func (p Policy) Check(cmd Command, msg []byte) Verdict {
 	if in.Method == "Target.sendMessageToTarget" {
 		return refuse("scry: Target.sendMessageToTarget inside Target.sendMessageToTarget is not allowed for role %s", p.Role)
 	}
-	v := p.check(*in, in.raw)
+	v := p.check(*in, innerMessage(msg))
 	if v.Allow && v.Rewritten != nil {
 		return refuse("scry: %s must be sent on a session of its own (flatten), not inside Target.sendMessageToTarget, for role %s", in.Method, p.Role)
 	}
@@ -92,6 +92,21 @@ func (p Policy) check(cmd Command, msg []byte) Verdict {
 		return checkTracing(msg)
 	}
 	return Verdict{Allow: true}
+}
+
+// innerMessage is the command inside a sendMessageToTarget msg (read again
+// here so that Command keeps no parameter values).
+func innerMessage(msg []byte) []byte {
+	var inner []byte
+	_ = eachMember(params(msg), func(key, val []byte) error {
+		if string(key) == "message" {
+			if s, ok := checkedString(val); ok {
+				inner = []byte(s)
+			}
+		}
+		return nil
+	})
+	return inner
 }
 
 // params returns msg's params object (nil if none); Peek already refused
