@@ -39,6 +39,7 @@ func BenchmarkCDPPaths(b *testing.B) {
 			b.ReportMetric(float64(s.FreshP50)/1e3, "fresh-p50-µs")
 			b.ReportMetric(float64(s.FreshP99)/1e3, "fresh-p99-µs")
 			b.ReportMetric(float64(s.EvalP50)/1e3, "eval-p50-µs")
+			b.ReportMetric(float64(s.EvalP95)/1e3, "eval-p95-µs")
 			b.ReportMetric(float64(s.EvalP99)/1e3, "eval-p99-µs")
 			b.ReportMetric(s.ShotMBps, "shot-MB/s")
 			b.ReportMetric(s.ShotsPerSec, "shots/s")
@@ -46,6 +47,11 @@ func BenchmarkCDPPaths(b *testing.B) {
 				b.ReportMetric(ratio(s.FreshP50, base.FreshP50), "fresh-p50-x")
 				b.ReportMetric(ratio(s.EvalP50, base.EvalP50), "eval-p50-x")
 				b.ReportMetric(s.ShotMBps/base.ShotMBps, "shot-MB/s-x")
+			}
+			if admin := rep.Result("scry"); res.Path.Name == "agent" && admin != nil {
+				a := admin.Summary()
+				b.ReportMetric(ratio(s.EvalP50, a.EvalP50), "eval-p50-x-admin")
+				b.ReportMetric(ratio(s.EvalP95, a.EvalP95), "eval-p95-x-admin")
 			}
 		})
 	}

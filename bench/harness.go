@@ -67,8 +67,36 @@ func Defaults(n int) Options {
 
 // Path is one way to Chromium's DevTools.
 type Path struct {
-	Name string
-	Addr string // host:port, an IP so Chrome's Host check passes
+	Name  string
+	Addr  string // host:port, an IP so Chrome's Host check passes
+	Token string // sent as "Authorization: Bearer" on discovery and the WebSocket; empty: none
+}
+
+// client is hc, adding the path's token to every request.
+func (p Path) client(hc *http.Client) *http.Client {
+	if p.Token == "" {
+		return hc
+	}
+	c := *hc
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	c.Transport = bearer{token: p.Token, next: next}
+	return &c
+}
+
+// bearer adds a token to each request, as a client configured with the
+// Authorization header does.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 // Result holds one path's raw samples.
@@ -83,11 +111,11 @@ type Result struct {
 
 // Summary is what the table prints for one path.
 type Summary struct {
-	FreshP50, FreshP99 time.Duration
-	EvalP50, EvalP99   time.Duration
-	ShotP50            time.Duration
-	ShotMBps           float64 // PNG megabytes (1e6) per second of capturing, all shots
-	ShotsPerSec        float64 // shots / total capture time (slow outliers count)
+	FreshP50, FreshP99        time.Duration
+	EvalP50, EvalP95, EvalP99 time.Duration
+	ShotP50                   time.Duration
+	ShotMBps                  float64 // PNG megabytes (1e6) per second of capturing, all shots
+	ShotsPerSec               float64 // shots / total capture time (slow outliers count)
 }
 
 // Summary computes the path's figures.
@@ -98,7 +126,7 @@ func (r *Result) Summary() Summary {
 	}
 	s := Summary{
 		FreshP50: percentile(r.Fresh, 0.50), FreshP99: percentile(r.Fresh, 0.99),
-		EvalP50: percentile(r.Eval, 0.50), EvalP99: percentile(r.Eval, 0.99),
+		EvalP50: percentile(r.Eval, 0.50), EvalP95: percentile(r.Eval, 0.95), EvalP99: percentile(r.Eval, 0.99),
 		ShotP50: percentile(r.Shot, 0.50),
 	}
 	if total > 0 {
@@ -159,11 +187,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer st.Close()
-	paths := []Path{{"direct", st.Direct}, {"scry", st.Scry}}
+	paths := []Path{{Name: "direct", Addr: st.Direct}, {Name: "scry", Addr: st.Scry, Token: st.AdminToken},
+		{Name: "agent", Addr: st.Scry, Token: st.AgentToken}}
 	if st.Socat != "" {
-		paths = append(paths, Path{"socat", st.Socat})
+		paths = append(paths, Path{Name: "socat", Addr: st.Socat})
 	} else {
-		progress(o, "socat not installed: measuring direct and scry only")
+		progress(o, "socat not installed: measuring direct and scry (admin and agent tokens) only")
 	}
 	rep, err := Measure(ctx, paths, o)
 	if err != nil {
@@ -204,9 +233,11 @@ func Measure(ctx context.Context, paths []Path, o Options) (*Report, error) {
 	d := Defaults(1000)
 	o.Conns, o.Evals, o.Shots = cmpOr(o.Conns, d.Conns), cmpOr(o.Evals, d.Evals), cmpOr(o.Shots, d.Shots)
 	start := time.Now()
-	m := &measurement{ctx: ctx, paths: paths, o: o, rep: &Report{Options: o}, hc: scrytest.NewHTTPClient()}
+	m := &measurement{ctx: ctx, paths: paths, o: o, rep: &Report{Options: o}}
+	hc := scrytest.NewHTTPClient()
 	for _, p := range paths {
 		m.rep.Results = append(m.rep.Results, &Result{Path: p})
+		m.hcs = append(m.hcs, p.client(hc))
 	}
 	setup, target, err := m.openPage()
 	if setup != nil {
@@ -235,7 +266,7 @@ type measurement struct {
 	paths   []Path
 	o       Options
 	rep     *Report
-	hc      *http.Client
+	hcs     []*http.Client // per path: fresh TCP connections, the path's token
 	clients []*client
 }
 
@@ -244,7 +275,7 @@ type measurement struct {
 // with) and its target.
 func (m *measurement) openPage() (setup *scrytest.CDP, target string, err error) {
 	ctx := m.ctx
-	setup, err = scrytest.DialBrowser(ctx, m.hc, m.paths[0].Addr)
+	setup, err = scrytest.DialBrowser(ctx, m.hcs[0], m.paths[0].Addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("connect to %s: %w", m.paths[0].Name, err)
 	}
@@ -276,7 +307,7 @@ func (m *measurement) openPage() (setup *scrytest.CDP, target string, err error)
 func (m *measurement) dialClients(target string) error {
 	m.clients = make([]*client, len(m.paths))
 	for i, p := range m.paths {
-		c, err := scrytest.DialBrowser(m.ctx, m.hc, p.Addr)
+		c, err := scrytest.DialBrowser(m.ctx, m.hcs[i], p.Addr)
 		if err != nil {
 			return fmt.Errorf("connect through %s: %w", p.Name, err)
 		}
@@ -319,7 +350,7 @@ func (m *measurement) interleave(warm, n int, turn func(i int, keep bool) error)
 func (m *measurement) fresh() error {
 	progress(m.o, "fresh connections: %d per path", m.o.Conns)
 	err := m.interleave(5, m.o.Conns, func(i int, keep bool) error {
-		d, err := freshConn(m.ctx, m.hc, m.paths[i].Addr)
+		d, err := freshConn(m.ctx, m.hcs[i], m.paths[i].Addr)
 		if err == nil && keep {
 			m.rep.Results[i].Fresh = append(m.rep.Results[i].Fresh, d)
 		}
@@ -447,6 +478,11 @@ const (
 	TargetShot     = 0.95 // screenshot throughput through scry at least this × direct
 )
 
+// TargetAgent is issue 15's goal: a round trip on an agent-token
+// connection (read command by command) at most this × one on an
+// admin-token connection (spliced), in the same run.
+const TargetAgent = 1.10
+
 // WriteTable prints the comparison: absolute figures per path, ratios to
 // the first path, and whether scry meets each target.
 func (r *Report) WriteTable(w io.Writer) {
@@ -494,7 +530,39 @@ func (r *Report) WriteTable(w io.Writer) {
 		check("fresh connection p50", ratio(s.FreshP50, base.FreshP50), TargetFreshP50, true)
 		check("screenshot throughput", s.ShotMBps/base.ShotMBps, TargetShot, false)
 	}
+	r.writeAgent(w)
 	fmt.Fprintln(w)
+}
+
+// writeAgent compares the agent-token path with the admin-token one
+// ("scry"), both through scry's bridge in the same run.
+func (r *Report) writeAgent(w io.Writer) {
+	admin, agent := r.Result("scry"), r.Result("agent")
+	if admin == nil || agent == nil {
+		return
+	}
+	ad, ag := admin.Summary(), agent.Summary()
+	fmt.Fprintf(w, "\nissue 15 target, agent token × admin token (a report, not a test):\n")
+	line := func(name string, a, b time.Duration, target bool) {
+		unit := us
+		if b >= 10*time.Millisecond {
+			unit = ms
+		}
+		x := ratio(a, b)
+		verdict := ""
+		if target {
+			verdict = fmt.Sprintf(" (target ≤ %.2f×): meets", TargetAgent)
+			if !(x <= TargetAgent) {
+				verdict = fmt.Sprintf(" (target ≤ %.2f×): MISSES by %.0f µs", TargetAgent, float64(a-time.Duration(float64(b)*TargetAgent))/1e3)
+			}
+		}
+		fmt.Fprintf(w, "  %-22s agent %9s, admin %9s: %.2f×%s\n", name, unit(a), unit(b), x, verdict)
+	}
+	line("round-trip p50", ag.EvalP50, ad.EvalP50, true)
+	line("round-trip p95", ag.EvalP95, ad.EvalP95, true)
+	line("round-trip p99", ag.EvalP99, ad.EvalP99, false)
+	line("screenshot p50", ag.ShotP50, ad.ShotP50, false)
+	line("fresh connection p50", ag.FreshP50, ad.FreshP50, false)
 }
 
 func ratio(a, b time.Duration) float64 {

@@ -1,6 +1,8 @@
 // Package bench measures the agent door against the alternatives on one
 // Chromium: direct to Chromium's loopback DevTools port, through scry's CDP
-// bridge, and through socat configured as in the seed's shell design.
+// bridge with an admin token (spliced) and with an agent token (read
+// command by command), and through socat configured as in the seed's
+// shell design.
 //
 // All paths are measured in one run, interleaved round-robin per iteration,
 // so that noise on a shared machine hits every path alike. The figures are a
@@ -21,11 +23,14 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -38,16 +43,22 @@ import (
 var ErrUnavailable = scrytest.ErrUnavailable
 
 // Stack is one scry (Xvfb, Chromium, the CDP bridge) and, beside it, a
-// socat relay to the same Chromium.
+// socat relay to the same Chromium. scry runs with a CDP_TOKENS_FILE of
+// one admin and one agent token, so that both kinds of connection are
+// measured on the same bridge: the admin's spliced byte for byte, the
+// agent's read command by command (issue 15).
 type Stack struct {
-	Direct string // Chromium's loopback DevTools port, host:port
-	Scry   string // scry's agent door, host:port
-	Socat  string // socat's port; empty when socat is not installed
+	Direct     string // Chromium's loopback DevTools port, host:port
+	Scry       string // scry's agent door, host:port
+	Socat      string // socat's port; empty when socat is not installed
+	AdminToken string // scry's admin token
+	AgentToken string // scry's agent token
 
 	scry      *scrytest.Scry
 	socat     *exec.Cmd
 	socatPort *scrytest.Port
 	socatDone chan struct{}
+	tokensDir string // holds the tokens file; removed by Close
 }
 
 // StartStack runs scry through the test harness (a temporary profile, a
@@ -60,9 +71,13 @@ func StartStack(ctx context.Context, scryBin string) (_ *Stack, err error) {
 			s.Close()
 		}
 	}()
+	tokens, err := s.writeTokens()
+	if err != nil {
+		return nil, err
+	}
 	ctx2, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
-	if s.scry, err = scrytest.Run(ctx2, scrytest.Options{Bin: scryBin}); err != nil {
+	if s.scry, err = scrytest.Run(ctx2, scrytest.Options{Bin: scryBin, Env: map[string]string{"CDP_TOKENS_FILE": tokens}}); err != nil {
 		return nil, err
 	}
 	s.Direct = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.scry.InternalPort))
@@ -73,6 +88,27 @@ func StartStack(ctx context.Context, scryBin string) (_ *Stack, err error) {
 		}
 	}
 	return s, nil
+}
+
+// writeTokens makes the run's two tokens and writes them as a
+// CDP_TOKENS_FILE, returning its path.
+func (s *Stack) writeTokens() (string, error) {
+	var err error
+	if s.tokensDir, err = os.MkdirTemp("", "scry-bench-tokens-"); err != nil {
+		return "", err
+	}
+	token := func() string {
+		b := make([]byte, 20)
+		_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24)
+		return hex.EncodeToString(b)
+	}
+	s.AdminToken, s.AgentToken = token(), token()
+	p := filepath.Join(s.tokensDir, "tokens")
+	body := fmt.Sprintf("bench-admin admin %s\nbench-agent agent %s\n", s.AdminToken, s.AgentToken)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		return "", err
+	}
+	return p, nil
 }
 
 // LogTail is the end of scry's log.
@@ -150,5 +186,9 @@ func (s *Stack) Close() {
 	if s.scry != nil {
 		s.scry.Close(30 * time.Second)
 		s.scry = nil
+	}
+	if s.tokensDir != "" {
+		_ = os.RemoveAll(s.tokensDir)
+		s.tokensDir = ""
 	}
 }
