@@ -136,6 +136,12 @@ var agentMethods = []string{
 	"Debugger.enable",
 	"Debugger.getScriptSource",
 	"Debugger.resume",
+	// chrome-devtools-mcp sets these up on every page: where to stop and
+	// which scripts to skip, no code run.
+	"Debugger.setAsyncCallStackDepth",
+	"Debugger.setBlackboxExecutionContexts",
+	"Debugger.setBlackboxPatterns",
+	"Debugger.setPauseOnExceptions",
 	"Debugger.setSkipAllPauses",
 
 	// Emulation: per-page device, media, locale, time zone and CPU emulation.
@@ -217,6 +223,7 @@ var agentMethods = []string{
 	"Network.getResponseBody",
 	"Network.overrideNetworkState",
 	"Network.searchInResponseBody",
+	"Network.setAttachDebugStack",
 	"Network.setBlockedURLs",
 	"Network.setBypassServiceWorker",
 	"Network.setCacheDisabled",
@@ -320,6 +327,10 @@ var agentMethods = []string{
 	"SystemInfo.getFeatureState",
 	"SystemInfo.getInfo",
 	"SystemInfo.getProcessInfo",
+
+	// Storage: only the frame's storage key (chrome-devtools-mcp asks it
+	// for every frame); nothing that reads or clears what is stored.
+	"Storage.getStorageKey",
 
 	// Target: discovery, attach (commands on every session are checked the
 	// same way), tabs (createTarget URL checked), browser contexts.

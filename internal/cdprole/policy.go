@@ -20,6 +20,14 @@ type Policy struct {
 	// PersonHasControl, if not nil, reports an active handoff: while it returns ok, Input.* from
 	// an Agent is refused with "scry: a person has control (handoff ID): <method> is refused until they finish".
 	PersonHasControl func() (handoffID string, ok bool)
+	// PageURL, if not nil, returns the URL of the page a command is for, as
+	// far as scry knows it: by the command's sessionId, or by the targetId
+	// of a Target.sendMessageToTarget. On a page that is not a web page
+	// (chrome://settings a person left open, chrome://omnibox-popup, an
+	// extension's page), which has browser APIs web pages lack, an agent
+	// may look but not act: the commands that run code, type, or change
+	// the document there are refused (actsInPage).
+	PageURL func(sessionID, targetID string) (url string, ok bool)
 }
 
 // Verdict is Check's answer for one command.
@@ -56,7 +64,11 @@ func (p Policy) Check(cmd Command, msg []byte) Verdict {
 	if in.Method == "Target.sendMessageToTarget" {
 		return refuse("scry: Target.sendMessageToTarget inside Target.sendMessageToTarget is not allowed for role %s", p.Role)
 	}
-	v := p.check(*in, innerMessage(msg))
+	if p.PageURL != nil && actsInPage[in.Method] && cmd.TargetID == "" {
+		// A session named by params.sessionId is one scry cannot place.
+		return refuse("scry: %s inside Target.sendMessageToTarget must name its page by params.targetId for role %s", in.Method, p.Role)
+	}
+	v := p.checkAt(*in, innerMessage(msg), "", cmd.TargetID)
 	if v.Allow && v.Rewritten != nil {
 		return refuse("scry: %s must be sent on a session of its own (flatten), not inside Target.sendMessageToTarget, for role %s", in.Method, p.Role)
 	}
@@ -66,11 +78,23 @@ func (p Policy) Check(cmd Command, msg []byte) Verdict {
 // check decides one command that is not itself a sendMessageToTarget
 // wrapper.
 func (p Policy) check(cmd Command, msg []byte) Verdict {
+	return p.checkAt(cmd, msg, cmd.SessionID, "")
+}
+
+// checkAt decides cmd for the page that sessionID (or, without one,
+// targetID) names.
+func (p Policy) checkAt(cmd Command, msg []byte, sessionID, targetID string) Verdict {
 	if p.Role != Agent && p.Role != Observer {
 		return refuse("scry: %s is not allowed for an unknown role", cmd.Method)
 	}
 	if !allowed(p.Role, cmd.Method) {
 		return refuse("scry: %s is not allowed for role %s", cmd.Method, p.Role)
+	}
+	if p.PageURL != nil && actsInPage[cmd.Method] && (sessionID != "" || targetID != "") {
+		if u, ok := p.PageURL(sessionID, targetID); ok && !WebPage(u) {
+			return refuse("scry: %s is not allowed for role %s on %s, which is not a web page: an agent may only look at the browser's own pages",
+				cmd.Method, p.Role, clip(u))
+		}
 	}
 	if strings.HasPrefix(cmd.Method, "Input.") && p.Role == Agent && p.PersonHasControl != nil {
 		if id, ok := p.PersonHasControl(); ok {

@@ -73,3 +73,72 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// WebPage reports whether a page at u (a target's URL, as Chromium reports
+// it) is a web page, where an agent may act: http, https, data, blob and
+// about: (blank, srcdoc) pages, and a target that has no URL yet. The
+// browser's own pages (chrome:, chrome-untrusted:, devtools:,
+// chrome-extension:, file: ...) are not.
+func WebPage(u string) bool {
+	u = normaliseURL(u)
+	if u == "" {
+		return true
+	}
+	scheme, rest, ok := splitScheme(u)
+	if !ok {
+		return false
+	}
+	switch scheme {
+	case "http", "https", "data", "about":
+		return true
+	case "blob":
+		// blob:https://origin/uuid is its origin's.
+		return rest != "" && WebPage(rest)
+	}
+	return false
+}
+
+// actsInPage are the commands of the agent's list that run code in a page,
+// type into it, change its document or what it loads, or reload it. On a
+// page that is not a web page an agent is refused them (Policy.PageURL);
+// what clients send to set a page up (enable, frame tree, isolated worlds,
+// bindings, emulation) and reads stay allowed, so a client that attaches
+// to every tab still starts.
+var actsInPage = map[string]bool{
+	"Runtime.evaluate":                      true,
+	"Runtime.callFunctionOn":                true,
+	"Runtime.compileScript":                 true,
+	"Runtime.runScript":                     true,
+	"Page.addScriptToEvaluateOnNewDocument": true,
+	"Page.reload":                           true,
+	"Page.navigateToHistoryEntry":           true,
+	"Page.setDocumentContent":               true,
+	"Page.setBypassCSP":                     true,
+	"DOM.setAttributeValue":                 true,
+	"DOM.setAttributesAsText":               true,
+	"DOM.setNodeValue":                      true,
+	"DOM.setOuterHTML":                      true,
+	"DOM.removeNode":                        true,
+	"DOM.removeAttribute":                   true,
+	"DOM.setFileInputFiles":                 true,
+	"DOM.focus":                             true,
+	"CSS.setStyleSheetText":                 true,
+	"CSS.setStyleTexts":                     true,
+	"CSS.addRule":                           true,
+	"Fetch.enable":                          true,
+	"Fetch.continueRequest":                 true,
+	"Fetch.continueResponse":                true,
+	"Fetch.fulfillRequest":                  true,
+	"Input.cancelDragging":                  true,
+	"Input.dispatchDragEvent":               true,
+	"Input.dispatchKeyEvent":                true,
+	"Input.dispatchMouseEvent":              true,
+	"Input.dispatchTouchEvent":              true,
+	"Input.emulateTouchFromMouseEvent":      true,
+	"Input.imeSetComposition":               true,
+	"Input.insertText":                      true,
+	"Input.setInterceptDrags":               true,
+	"Input.synthesizePinchGesture":          true,
+	"Input.synthesizeScrollGesture":         true,
+	"Input.synthesizeTapGesture":            true,
+}

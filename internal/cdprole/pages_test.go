@@ -1,0 +1,98 @@
+package cdprole
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWebPage(t *testing.T) {
+	for u, want := range map[string]bool{
+		"":                                   true,
+		"about:blank":                        true,
+		"https://example.com/":               true,
+		" HTTP://example.com":                true,
+		"data:text/html,hi":                  true,
+		"blob:https://example.com/1-2":       true,
+		"chrome://settings/":                 false,
+		"chrome://omnibox-popup.top-chrome/": false,
+		"chrome-untrusted://x/":              false,
+		"chrome-extension://abc/popup.html":  false,
+		"devtools://devtools/inspector.html": false,
+		"file:///etc/passwd":                 false,
+		"blob:chrome://settings/1":           false,
+		"view-source:https://example.com":    false,
+		"no scheme":                          false,
+	} {
+		if got := WebPage(u); got != want {
+			t.Errorf("WebPage(%q) = %v, want %v", u, got, want)
+		}
+	}
+}
+
+// On a page that is not a web page an agent may look, not act.
+func TestAgentOnBrowserPages(t *testing.T) {
+	pages := map[string]string{"S-settings": "chrome://settings/", "S-web": "https://example.com/"}
+	targets := map[string]string{"T-ext": "chrome-extension://abc/", "T-web": "https://example.com/"}
+	p := Policy{Role: Agent, PageURL: func(sid, tid string) (string, bool) {
+		if sid != "" {
+			u, ok := pages[sid]
+			return u, ok
+		}
+		u, ok := targets[tid]
+		return u, ok
+	}}
+	on := func(session, method, params string) string {
+		m := cmdMsg(method, params)
+		if session != "" {
+			m = strings.Replace(m, `{"id":1,`, `{"id":1,"sessionId":"`+session+`",`, 1)
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		msg   string
+		allow bool
+	}{
+		{on("S-settings", "Runtime.evaluate", `{"expression":"1"}`), false},
+		{on("S-settings", "Input.insertText", `{"text":"x"}`), false},
+		{on("S-settings", "Page.addScriptToEvaluateOnNewDocument", `{"source":"1"}`), false},
+		{on("S-settings", "Fetch.enable", `{}`), false},
+		{on("S-settings", "DOM.getDocument", `{}`), true},
+		{on("S-settings", "Page.enable", `{}`), true},
+		{on("S-settings", "Page.createIsolatedWorld", `{"frameId":"F"}`), true},
+		{on("S-settings", "Page.navigate", `{"url":"https://example.com/"}`), true},
+		{on("S-web", "Runtime.evaluate", `{"expression":"1"}`), true},
+		{on("S-unknown", "Runtime.evaluate", `{"expression":"1"}`), true}, // not this connection's: Chromium refuses it
+		{on("", "Runtime.evaluate", `{"expression":"1"}`), true},          // the browser session has no Runtime
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-ext","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false},
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, true},
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"sessionId":"S-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false},
+	} {
+		v := check(t, p, tt.msg)
+		if v.Allow != tt.allow {
+			t.Errorf("%s: %+v, want allow %v", tt.msg, v, tt.allow)
+		}
+		if !v.Allow && !strings.Contains(v.Reason, "scry: ") {
+			t.Errorf("%s: reason %q", tt.msg, v.Reason)
+		}
+	}
+	// The admin is not checked; without PageURL nothing is.
+	if v := check(t, Policy{Role: Admin, PageURL: p.PageURL}, on("S-settings", "Runtime.evaluate", `{}`)); !v.Allow {
+		t.Error("admin refused on an internal page")
+	}
+	if v := check(t, Policy{Role: Agent}, on("S-settings", "Runtime.evaluate", `{}`)); !v.Allow {
+		t.Error("refused without PageURL")
+	}
+}
+
+func TestActsInPageAreAgentMethods(t *testing.T) {
+	for m := range actsInPage {
+		if !allowed(Agent, m) {
+			t.Errorf("actsInPage lists %s, which is not on the agent's list", m)
+		}
+	}
+	for _, m := range agentMethods {
+		if strings.HasPrefix(m, "Input.") && !actsInPage[m] {
+			t.Errorf("%s acts in the page but is not in actsInPage", m)
+		}
+	}
+}
