@@ -2,6 +2,7 @@ package cdpproxy
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/cdprole"
+	"github.com/dataplanelabs/scry/internal/relay"
 	"github.com/dataplanelabs/scry/internal/tokens"
 	"github.com/dataplanelabs/scry/internal/wsframe"
 )
@@ -59,6 +61,9 @@ type filterConn struct {
 	client  net.Conn
 	backend net.Conn
 	audit   *auditTrail
+	// sessions are the pages this connection's sessions are attached to,
+	// from the events Chromium sends it.
+	sessions *sessionPages
 
 	wmu sync.Mutex // frames to the client: Chromium's and scry's replies
 }
@@ -73,10 +78,20 @@ type direction struct {
 // are done, as splice does for admin connections. It returns the byte
 // counts and why it ended.
 func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend net.Conn, backendBuf *bufio.Reader) (up, down int64, reason string) {
+	// Raw reads and writes, as splice's copy does (relay.Raw): through
+	// net.Conn every message would wake the runtime's sysmon, which costs
+	// the round trip more than reading the commands does.
+	client, backend = relay.Raw(client), relay.Raw(backend)
+	clientBuf = rawReader(clientBuf, client)
+	backendBuf = rawReader(backendBuf, backend)
 	f := &filterConn{
 		p: p, c: c, client: client, backend: backend,
-		policy: cdprole.Policy{Role: c.who.Role, DownloadDir: p.cfg.DownloadDir, PersonHasControl: p.cfg.PersonHasControl},
-		audit:  newAuditTrail(p, c),
+		policy:   cdprole.Policy{Role: c.who.Role, DownloadDir: p.cfg.DownloadDir, PersonHasControl: p.cfg.PersonHasControl},
+		audit:    newAuditTrail(p, c),
+		sessions: newSessionPages(),
+	}
+	if c.who.Role != cdprole.Admin {
+		f.policy.PageURL = f.pageURL
 	}
 	start := time.Now()
 	done := make(chan direction, 2)
@@ -117,6 +132,11 @@ func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend
 	}
 	f.audit.close(time.Since(start))
 	return up, down, reason
+}
+
+// rawReader reads what br has buffered, then c.
+func rawReader(br *bufio.Reader, c net.Conn) *bufio.Reader {
+	return bufio.NewReaderSize(io.MultiReader(bytes.NewReader(buffered(br)), c), 32<<10)
 }
 
 func closeWrite(c net.Conn) {
@@ -227,15 +247,23 @@ func (f *filterConn) downstream(br *bufio.Reader) (sent int64, err error) {
 		}
 		if redact && h.Opcode == wsframe.OpText {
 			peek, _ := br.Peek(int(min(h.Length, peekLen)))
-			if cdprole.MayCarryCookies(peek) {
-				n, err := f.redacted(br, h)
-				sent += n
-				if err != nil {
-					return sent, err
-				}
-				continue
+			var n int64
+			var err error
+			switch {
+			case cdprole.MayCarryCookies(peek):
+				n, err = f.whole(br, h, cdprole.Redact)
+			case isSessionEvent(peek):
+				n, err = f.whole(br, h, f.sessions.note)
+			default:
+				goto copyThrough
 			}
+			sent += n
+			if err != nil {
+				return sent, err
+			}
+			continue
 		}
+	copyThrough:
 		if !inMessage {
 			f.wmu.Lock()
 		}
@@ -281,26 +309,48 @@ func (f *filterConn) copyFrame(br *bufio.Reader, h wsframe.Header, buf []byte) (
 	return int64(n) + m, unexpected(err)
 }
 
-// redacted reads an event that may carry cookie values whole and sends it
-// without them. Such an event must come in one frame; anything else ends
-// the connection rather than pass a cookie through.
-func (f *filterConn) redacted(br *bufio.Reader, h wsframe.Header) (int64, error) {
+// whole reads a message Chromium sent in frame h whole, passes it
+// through change and sends the result: the events scry redacts (cookie
+// values) or reads (sessions). Such an event must come in one frame;
+// anything else ends the connection rather than pass a cookie through or
+// lose track of a session.
+func (f *filterConn) whole(br *bufio.Reader, h wsframe.Header, change func([]byte) ([]byte, error)) (int64, error) {
 	if !h.Fin || h.Length > maxRedacted {
-		return 0, fmt.Errorf("chromium sent a %d-byte event scry redacts in a frame it cannot hold whole (fin %v); closing rather than pass cookies through", h.Length, h.Fin)
+		return 0, fmt.Errorf("chromium sent a %d-byte event scry must read in a frame it cannot hold whole (fin %v); closing", h.Length, h.Fin)
 	}
 	payload := make([]byte, h.Length)
 	if _, err := io.ReadFull(br, payload); err != nil {
 		return 0, unexpected(err)
 	}
-	clean, err := cdprole.Redact(payload)
+	out, err := change(payload)
 	if err != nil {
-		return 0, fmt.Errorf("redact an event from chromium: %w", err)
+		return 0, fmt.Errorf("an event from chromium: %w", err)
 	}
-	frame := wsframe.AppendFrame(nil, wsframe.OpText, true, nil, clean)
+	frame := wsframe.AppendFrame(nil, wsframe.OpText, true, nil, out)
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	n, err := f.client.Write(frame)
 	return int64(n), err
+}
+
+// pageURL is the URL of the page a command is for (cdprole.Policy.PageURL):
+// the target its session is attached to, at the URL the browser last
+// reported for it, or, without that, the one this connection was told.
+func (f *filterConn) pageURL(sessionID, targetID string) (string, bool) {
+	attachURL := ""
+	if sessionID != "" {
+		var ok bool
+		if targetID, attachURL, ok = f.sessions.page(sessionID); !ok {
+			// Not one of this connection's sessions: Chromium refuses it.
+			return "", false
+		}
+	}
+	if f.p.cfg.TargetURL != nil {
+		if u, ok := f.p.cfg.TargetURL(targetID); ok {
+			return u, true
+		}
+	}
+	return attachURL, sessionID != ""
 }
 
 // unexpected turns an EOF inside a frame into io.ErrUnexpectedEOF.

@@ -88,3 +88,74 @@ func rawIO(trap, fd uintptr, b []byte) (int, syscall.Errno) {
 		}
 	}
 }
+
+// Raw returns c with Read and Write done as streamCopy does them: raw
+// read(2) and write(2), waiting for readiness through the netpoller, so
+// an idle connection's next message does not wake the runtime's sysmon
+// (see streamCopy). For the agent door's scoped connections, which read
+// frames rather than copy bytes. c itself is returned if it is not a
+// syscall.Conn.
+func Raw(c net.Conn) net.Conn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	return &rawConn{Conn: c, rc: rc}
+}
+
+type rawConn struct {
+	net.Conn
+	rc syscall.RawConn
+}
+
+func (c *rawConn) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	var n int
+	var errno syscall.Errno
+	if err := c.rc.Read(func(fd uintptr) bool {
+		n, errno = rawIO(syscall.SYS_READ, fd, b)
+		return errno != syscall.EAGAIN
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case errno != 0:
+		return 0, errno
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *rawConn) Write(b []byte) (int, error) {
+	total := 0
+	for total < len(b) {
+		var n int
+		var errno syscall.Errno
+		if err := c.rc.Write(func(fd uintptr) bool {
+			n, errno = rawIO(syscall.SYS_WRITE, fd, b[total:])
+			return errno != syscall.EAGAIN
+		}); err != nil {
+			return total, err
+		}
+		if errno != 0 {
+			return total, errno
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// CloseWrite half-closes c, as its TCP connection does.
+func (c *rawConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
