@@ -45,6 +45,9 @@ type browserConn struct {
 	// target Chromium reports, in the order it reports them (the tab
 	// list's order, RESTORE_TABS). It runs on the reader: it must not block.
 	pageCreated func(targetID string)
+	// targets, if set before the first Get, keeps every target's URL
+	// (WatchTargets).
+	targets *targetURLs
 }
 
 // dial is one attempt at a new connection; done is closed when it ends,
@@ -160,13 +163,21 @@ func (b *browserConn) Navigations() <-chan struct{} {
 	return b.nav
 }
 
+// WatchTargets keeps every target's URL in targets, on this connection and
+// every later one. Call it before the first Get.
+func (b *browserConn) WatchTargets(targets *targetURLs) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.targets = targets
+}
+
 // startWatch subscribes c to target discovery, unless it is subscribed
 // already or nobody asked for navigations: Chromium then reports every
 // target with Target.targetCreated and its changes with
 // Target.targetInfoChanged. It returns the attempt in progress (nil if
 // none is needed). Called with b.mu held; the call itself runs without it.
 func (b *browserConn) startWatch(c *cdp.Conn) *watch {
-	if b.nav == nil || b.watched == c {
+	if (b.nav == nil && b.targets == nil) || b.watched == c {
 		return nil
 	}
 	if b.watching != nil && b.watching.conn == c {
@@ -174,9 +185,17 @@ func (b *browserConn) startWatch(c *cdp.Conn) *watch {
 	}
 	w := &watch{conn: c, done: make(chan struct{})}
 	b.watching = w
-	nav, created := b.nav, b.pageCreated
+	nav, created, targets := b.nav, b.pageCreated, b.targets
+	if targets != nil {
+		targets.forget()
+	}
 	c.OnEvent(func(method string, params json.RawMessage) {
-		nudgeOnTargetChange(nav, method, params)
+		if targets != nil {
+			targets.note(method, params)
+		}
+		if nav != nil {
+			nudgeOnTargetChange(nav, method, params)
+		}
 		if created != nil {
 			notePageCreated(created, method, params)
 		}

@@ -46,6 +46,12 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		Addr: s.internalCDP(), SandboxHint: doctor.SandboxHint(),
 	}
 	s.bconn = &browserConn{addr: s.internalCDP(), log: s.log.With("component", "cdp-client")}
+	var targetURL func(string) (string, bool)
+	if cfg.Tokens.Scoped() {
+		s.targets = newTargetURLs()
+		s.bconn.WatchTargets(s.targets)
+		targetURL = s.targets.URL
+	}
 	if cfg.SessionCookies {
 		s.newCookies()
 	}
@@ -63,6 +69,7 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		AuditMode:        cfg.AuditLog,
 		DownloadDir:      cfg.DownloadDir,
 		PersonHasControl: s.handoffs.reg.Active,
+		TargetURL:        targetURL,
 		MaxConns:         cfg.CDPMaxConns,
 		Health:           s.health(),
 		Metrics:          s.metrics.Handler(),

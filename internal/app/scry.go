@@ -48,6 +48,7 @@ type scry struct {
 	novnc    *novnc.Handler  // the human door's handler
 	handoffs *handoffs       // asking for a person (handoff.go)
 	bconn    *browserConn    // scry's own CDP connection
+	targets  *targetURLs     // every tab's URL, for scoped tokens (nil without)
 
 	// The components, in start order (components.go).
 	xvfb      *display.Xvfb
@@ -188,6 +189,14 @@ func (s *scry) startAll(ctx context.Context) error {
 	if s.cookies != nil {
 		if err := s.start(ctx, "cookie snapshots", s.cookies); err != nil {
 			return err
+		}
+	}
+	if s.targets != nil {
+		// Every tab's URL is known before an agent can act on one. The
+		// watch is retried at each later Get (readiness probes) if this
+		// one fails.
+		if _, err := s.bconn.Get(ctx); err != nil {
+			s.log.Warn("cannot watch the browser's tabs yet; agents' commands on pages are checked by what their own connections report", "err", err)
 		}
 	}
 	if err := s.start(ctx, "agent door", s.cdpDoor); err != nil {

@@ -92,6 +92,10 @@ type Config struct {
 	// PersonHasControl, if not nil, reports an active handoff, during
 	// which an agent's Input commands are refused.
 	PersonHasControl func() (handoffID string, ok bool)
+	// TargetURL, if not nil, returns a target's current URL as the browser
+	// last reported it (scry's own discovery): an agent may not act on a
+	// page that is not a web page (cdprole.Policy.PageURL).
+	TargetURL func(targetID string) (string, bool)
 	// MaxConns caps concurrent CDP WebSocket connections; 0 means no cap.
 	MaxConns int
 	// Health serves /healthz and /readyz without a token (they reveal
