@@ -154,9 +154,14 @@ func (a audit) hasMethod(prefix string) bool {
 
 // deliberatelyRefused are methods that real clients send in their
 // ordinary flows and that scry refuses to agents on purpose, each with
-// why; those clients' flows must still pass. Empty: every method the
-// clients send is allowed.
-var deliberatelyRefused = map[string]string{}
+// why; those clients' flows must still pass.
+var deliberatelyRefused = map[string]string{
+	// chrome-devtools-mcp 1.11 sets these up on every page and goes on
+	// without them.
+	"Autofill.enable":          "its events carry what autofill filled in: the profile's saved addresses and cards",
+	"Autofill.setAddresses":    "autofill is the profile's, not the agent's",
+	"Target.getDevToolsTarget": "DevTools has every power of the protocol, cookie export included",
+}
 
 // refusals describes every refusal the trail holds but those of the
 // methods in except: the refused lines, counted by token and reason
@@ -168,7 +173,10 @@ func (a audit) refusals(except map[string]string) []string {
 	lines := map[any]int{}
 	for _, r := range a.with("cdp command refused", "") {
 		lines[r["conn"]]++
-		if _, ok := except[fmt.Sprint(r["method"])]; !ok {
+		// Clients attach to every tab, Chromium's own too (its new tab
+		// page), and set each up; acting there is refused on purpose.
+		onBrowserPage := strings.Contains(fmt.Sprint(r["reason"]), "which is not a web page")
+		if _, ok := except[fmt.Sprint(r["method"])]; !ok && !onBrowserPage {
 			n[fmt.Sprintf("token %v: %v", r["token"], r["reason"])]++
 		}
 	}

@@ -1166,3 +1166,60 @@ func TestTokensFileErrors(t *testing.T) {
 		agent.ok("", "Browser.getVersion", nil)
 	})
 }
+
+// An agent may look at the browser's own pages (a chrome://settings tab a
+// person left open) but not act on them: they have browser APIs web pages
+// lack. What counts is the page's current URL, so a tab navigated between
+// a web page and an internal one changes with it; and real clients still
+// start with such a tab open, though they attach to every tab.
+func TestAgentCannotActOnBrowserPages(t *testing.T) {
+	site := testSite(t)
+	s, tk := startScoped(t, nil)
+	admin := dialToken(t, s, tk.admin, nil)
+	settingsTarget, adminSettings := admin.openPage("chrome://settings")
+	admin.waitEval(adminSettings, "location.protocol", `"chrome:"`) // the admin may act there
+
+	agent := dialToken(t, s, tk.agent, nil)
+	settings := agent.attachTo(settingsTarget)
+	for _, c := range []struct {
+		method string
+		params any
+	}{
+		{"Runtime.evaluate", map[string]any{"expression": "1+1"}},
+		{"Input.insertText", map[string]any{"text": "x"}},
+		{"Page.reload", nil},
+		{"Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": "1"}},
+	} {
+		m, err := agent.try(settings, c.method, c.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantScryError(t, c.method+" on chrome://settings", m, settings, "which is not a web page")
+	}
+	agent.ok(settings, "DOM.getDocument", nil) // looking is allowed
+	agent.ok(settings, "Page.captureScreenshot", nil)
+
+	// Navigated to a web page, the tab is the agent's to drive...
+	agent.ok(settings, "Page.navigate", map[string]any{"url": site.URL})
+	agent.waitEval(settings, "location.protocol", `"http:"`)
+	// ...and back on an internal page (a person's navigation), it is not.
+	admin.ok(adminSettings, "Page.navigate", map[string]any{"url": "chrome://settings"})
+	waitFor(t, 30*time.Second, "the agent's Runtime.evaluate to be refused again", func() error {
+		m, err := agent.try(settings, "Runtime.evaluate", map[string]any{"expression": "1"})
+		if err != nil {
+			return err
+		}
+		if m.Error == nil || !strings.Contains(m.Error.Message, "not a web page") {
+			return fmt.Errorf("got %s", m)
+		}
+		return nil
+	})
+
+	// Clients that attach to every tab start and drive their own page.
+	for _, client := range []string{"playwright", "puppeteer"} {
+		res, err := runNode(t, client, s.CDPURL(), tk.agent, "header", site.URL)
+		if err != nil || !res.OK || res.Text != "clicked" {
+			t.Errorf("%s with a chrome://settings tab open: %+v %v", client, res, err)
+		}
+	}
+}
