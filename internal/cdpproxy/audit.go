@@ -2,6 +2,7 @@ package cdpproxy
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/cdprole"
@@ -54,7 +55,7 @@ func (a *auditTrail) command(cmd cdprole.Command, v cdprole.Verdict) {
 	if !v.Allow {
 		a.refused[label]++
 		if ok, held := a.p.refusedLog.Allow(a.c.who.Name); ok {
-			attrs := append(commandAttrs(cmd), "reason", v.Reason)
+			attrs := append(commandAttrs(cmd), "reason", cut(v.Reason, maxReasonLen))
 			if held > 0 {
 				attrs = append(attrs, "not_logged_before", held)
 			}
@@ -73,21 +74,41 @@ func (a *auditTrail) command(cmd cdprole.Command, v cdprole.Verdict) {
 func commandAttrs(cmd cdprole.Command) []any {
 	attrs := []any{"method", shortMethod(cmd.Method)}
 	if cmd.SessionID != "" {
-		attrs = append(attrs, "session", cmd.SessionID)
+		attrs = append(attrs, "session", cut(cmd.SessionID, maxIDLen))
 	}
 	if cmd.TargetID != "" {
-		attrs = append(attrs, "target", cmd.TargetID)
+		attrs = append(attrs, "target", cut(cmd.TargetID, maxIDLen))
+	}
+	if cmd.ToSession != "" {
+		attrs = append(attrs, "to_session", cut(cmd.ToSession, maxIDLen))
 	}
 	if cmd.URL != "" {
-		attrs = append(attrs, "url", cmd.URL)
+		attrs = append(attrs, "url", cut(cmd.URL, maxURLLen))
 	}
 	if in := cmd.Inner; in != nil {
 		attrs = append(attrs, "inner_method", shortMethod(in.Method))
 		if in.URL != "" {
-			attrs = append(attrs, "inner_url", in.URL)
+			attrs = append(attrs, "inner_url", cut(in.URL, maxURLLen))
 		}
 	}
 	return attrs
+}
+
+// A line's values are cut, so a client cannot make one huge (a data: URL
+// can be megabytes): ids at maxIDLen bytes, URLs at maxURLLen, reasons
+// (which name the client's method) at maxReasonLen.
+const (
+	maxIDLen     = 128
+	maxURLLen    = 2048
+	maxReasonLen = 512
+)
+
+// cut shortens s to n bytes at most, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // close writes the connection's summary line.
@@ -105,10 +126,7 @@ func shortMethod(m string) string {
 	if m == "" {
 		return "(none)"
 	}
-	if len(m) > 80 {
-		return m[:80] + "…"
-	}
-	return m
+	return cut(m, 80)
 }
 
 func newRefusedLog() *ratelog.Limiter { return ratelog.New(refusedBurst, time.Second) }

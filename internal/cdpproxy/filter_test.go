@@ -151,9 +151,9 @@ func TestAuditCommandsNeverHoldTypedText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		call(t, c, `{"id":1,"sessionId":"S1","method":"Input.insertText","params":{"text":"hunter2-password"}}`)
+		call(t, c, `{"id":1,"method":"Input.insertText","params":{"text":"hunter2-password"}}`)
 		call(t, c, `{"id":2,"method":"Input.dispatchKeyEvent","params":{"type":"char","text":"hunter2-key"}}`)
-		call(t, c, `{"id":3,"method":"Page.navigate","params":{"url":"https://example.com/a"}}`)
+		call(t, c, `{"id":3,"sessionId":"S1","method":"Page.navigate","params":{"url":"https://example.com/a"}}`)
 		c.Close(websocket.StatusNormalClosure, "")
 	}
 	waitFor(t, "both summaries", func() bool { return len(audit.auditLines(t, "cdp connection summary")) == 2 })
@@ -169,8 +169,8 @@ func TestAuditCommandsNeverHoldTypedText(t *testing.T) {
 	if nav := lines[2]; nav["method"] != "Page.navigate" || nav["url"] != "https://example.com/a" {
 		t.Errorf("navigation line %v", nav)
 	}
-	if lines[0]["session"] != "S1" {
-		t.Errorf("first line has no session: %v", lines[0])
+	if lines[2]["session"] != "S1" {
+		t.Errorf("the navigation line has no session: %v", lines[2])
 	}
 	if strings.Contains(audit.String(), "hunter2") {
 		t.Errorf("typed text reached the audit trail: %s", audit)

@@ -61,11 +61,16 @@ func TestAgentOnBrowserPages(t *testing.T) {
 		{on("S-settings", "Page.createIsolatedWorld", `{"frameId":"F"}`), true},
 		{on("S-settings", "Page.navigate", `{"url":"https://example.com/"}`), true},
 		{on("S-web", "Runtime.evaluate", `{"expression":"1"}`), true},
-		{on("S-unknown", "Runtime.evaluate", `{"expression":"1"}`), true}, // not this connection's: Chromium refuses it
+		{on("S-unknown", "Runtime.evaluate", `{"expression":"1"}`), false}, // scry cannot place it: fail closed
+		{on("S-unknown", "DOM.getDocument", `{}`), true},                   // looking is never checked
 		{on("", "Runtime.evaluate", `{"expression":"1"}`), true},          // the browser session has no Runtime
 		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-ext","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false},
 		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, true},
-		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"sessionId":"S-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false},
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"sessionId":"S-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, true},
+		// Chromium takes the sessionId over the targetId: the page checked is the session's.
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"sessionId":"S-settings","targetId":"T-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false},
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-web","message":"{\"id\":2,\"sessionId\":\"S-settings\",\"method\":\"Runtime.evaluate\"}"}}`, false},
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false},
 	} {
 		v := check(t, p, tt.msg)
 		if v.Allow != tt.allow {

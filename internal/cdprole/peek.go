@@ -16,6 +16,7 @@ type Command struct {
 	SessionID string   // top-level sessionId, "" if none
 	TargetID  string   // params.targetId if the method has one (audit)
 	URL       string   // params.url of Page.navigate / Target.createTarget (audit and check)
+	ToSession string   // params.sessionId of Target.sendMessageToTarget: Chromium's choice over targetId
 	Inner     *Command // Target.sendMessageToTarget: the command inside params.message
 }
 
@@ -90,6 +91,11 @@ func peek(msg []byte, outer bool) (Command, error) {
 			dst = &cmd.URL
 		case "targetId":
 			dst = &cmd.TargetID
+		case "sessionId":
+			if cmd.Method != "Target.sendMessageToTarget" {
+				return nil
+			}
+			dst = &cmd.ToSession
 		case "message":
 			if cmd.Method == "Target.sendMessageToTarget" {
 				message = val
@@ -109,7 +115,7 @@ func peek(msg []byte, outer bool) (Command, error) {
 		return nil
 	})
 	if err != nil {
-		return cmd, fmt.Errorf("scry: bad CDP command %s: %w", cmd.Method, err)
+		return cmd, fmt.Errorf("scry: bad CDP command %s: %w", clip(cmd.Method), err)
 	}
 	if cmd.Method != "Page.navigate" && cmd.Method != "Target.createTarget" {
 		cmd.URL = "" // only these two open a URL; other url params are not kept

@@ -64,11 +64,19 @@ func (p Policy) Check(cmd Command, msg []byte) Verdict {
 	if in.Method == "Target.sendMessageToTarget" {
 		return refuse("scry: Target.sendMessageToTarget inside Target.sendMessageToTarget is not allowed for role %s", p.Role)
 	}
-	if p.PageURL != nil && actsInPage[in.Method] && cmd.TargetID == "" {
-		// A session named by params.sessionId is one scry cannot place.
-		return refuse("scry: %s inside Target.sendMessageToTarget must name its page by params.targetId for role %s", in.Method, p.Role)
+	if in.SessionID != "" {
+		return refuse("scry: a command inside Target.sendMessageToTarget may not carry a sessionId, for role %s", p.Role)
 	}
-	v := p.checkAt(*in, innerMessage(msg), "", cmd.TargetID)
+	// Chromium sends the message to params.sessionId's session if there is
+	// one, else to params.targetId's: the page checked is that one.
+	if p.PageURL != nil && actsInPage[in.Method] && cmd.ToSession == "" && cmd.TargetID == "" {
+		return refuse("scry: %s inside Target.sendMessageToTarget must name its page (sessionId or targetId) for role %s", in.Method, p.Role)
+	}
+	at := cmd.TargetID
+	if cmd.ToSession != "" {
+		at = ""
+	}
+	v := p.checkAt(*in, innerMessage(msg), cmd.ToSession, at)
 	if v.Allow && v.Rewritten != nil {
 		return refuse("scry: %s must be sent on a session of its own (flatten), not inside Target.sendMessageToTarget, for role %s", in.Method, p.Role)
 	}
@@ -88,10 +96,16 @@ func (p Policy) checkAt(cmd Command, msg []byte, sessionID, targetID string) Ver
 		return refuse("scry: %s is not allowed for an unknown role", cmd.Method)
 	}
 	if !allowed(p.Role, cmd.Method) {
-		return refuse("scry: %s is not allowed for role %s", cmd.Method, p.Role)
+		return refuse("scry: %s is not allowed for role %s", clip(cmd.Method), p.Role)
 	}
 	if p.PageURL != nil && actsInPage[cmd.Method] && (sessionID != "" || targetID != "") {
-		if u, ok := p.PageURL(sessionID, targetID); ok && !WebPage(u) {
+		u, ok := p.PageURL(sessionID, targetID)
+		if !ok {
+			// A page scry cannot place may be a browser page: fail closed.
+			return refuse("scry: %s is not allowed for role %s on a page scry does not know (session %q, target %q)",
+				cmd.Method, p.Role, clip(sessionID), clip(targetID))
+		}
+		if !WebPage(u) {
 			return refuse("scry: %s is not allowed for role %s on %s, which is not a web page: an agent may only look at the browser's own pages",
 				cmd.Method, p.Role, clip(u))
 		}
