@@ -245,6 +245,9 @@ func (f *filterConn) downstream(br *bufio.Reader) (sent int64, err error) {
 		if h.Masked {
 			return sent, errors.New("chromium sent a masked frame")
 		}
+		if inMessage && (h.Opcode == wsframe.OpText || h.Opcode == wsframe.OpBinary) {
+			return sent, errors.New("chromium began a message inside another")
+		}
 		if redact && h.Opcode == wsframe.OpText {
 			peek, _ := br.Peek(int(min(h.Length, peekLen)))
 			var n int64

@@ -409,14 +409,13 @@ var observerMethods = []string{
 	"DOM.querySelectorAll",
 	"DOM.requestChildNodes",
 
-	"DOMSnapshot.captureSnapshot",
+	// Not DOMSnapshot.captureSnapshot (its inputValue holds what is typed
+	// into fields, passwords included) nor Network.enable (requests carry
+	// login forms' POST bodies): an observer watches, it does not read
+	// what a person types.
 
 	"Log.disable",
 	"Log.enable",
-
-	// Network observation, redacted like agent's.
-	"Network.disable",
-	"Network.enable",
 
 	// Page reads; Page.enable only turns on events.
 	"Page.captureScreenshot",

@@ -6,7 +6,9 @@
 //	ci       agent     3f0c...
 //	grafana  observer  9a41...
 //
-// Blank lines and lines starting with # are skipped. A bad line stops
+// Blank lines, lines starting with # and a # comment after the token are
+// skipped. A token is at least 16 letters, digits or - . _ ~, so that it
+// passes unchanged in a ?token= query. A bad line stops
 // start-up with its line number and what is wrong, never with the token or
 // any other field of it (a token pasted into the wrong column would
 // otherwise reach the log). CDP_TOKEN, the single token of earlier
@@ -214,6 +216,9 @@ func Parse(r io.Reader) (*Set, error) {
 
 func (s *Set) addLine(line string, n int) error {
 	f := strings.Fields(line)
+	if len(f) > 3 && strings.HasPrefix(f[3], "#") {
+		f = f[:3] // a comment after the token
+	}
 	if len(f) != 3 {
 		return fmt.Errorf("%d fields, want 3: NAME ROLE TOKEN", len(f))
 	}
@@ -253,8 +258,11 @@ func checkSecret(secret string) error {
 		return fmt.Errorf("too short (under %d characters): use a random token, e.g. openssl rand -hex 32", MinLength)
 	}
 	for i := 0; i < len(secret); i++ {
-		if secret[i] <= ' ' || secret[i] >= 0x7f {
-			return errors.New("not printable ASCII: use a random token, e.g. openssl rand -hex 32")
+		c := secret[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			// Clients put it in ?token= as it is: '+', '&', '%' ... would
+			// be read as something else there.
+			return errors.New("not only letters, digits and - . _ ~ (it must pass unchanged in a URL): use a random token, e.g. openssl rand -hex 32")
 		}
 	}
 	return nil

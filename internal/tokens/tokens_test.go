@@ -21,7 +21,7 @@ func TestParse(t *testing.T) {
 ci      agent    ` + tokA + `
   grafana observer ` + tokB + `   
 
-ops admin ` + tokC + "\n"))
+ops admin ` + tokC + "  # the operators\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,8 @@ func TestParseErrorsNameTheLineNotTheToken(t *testing.T) {
 		{"bad role", "\n\nci root " + secret, "line 3: the role"},
 		{"bad name", "c/i agent " + secret, "line 1: the name (first field)"},
 		{"short", "ci agent 0123", "too short"},
-		{"control char", "ci agent " + secret + "\x01", "not printable ASCII"},
+		{"control char", "ci agent " + secret + "\x01", "not only letters, digits"},
+		{"plus", "ci agent " + secret + "+", "must pass unchanged in a URL"},
 		{"name twice", "ci agent " + secret + "\nci observer " + secret + "x", "line 2: the name is used by line 1 too"},
 		{"token twice", "ci agent " + secret + "\nbot observer " + secret, "line 2: the same token is used by line 1 too"},
 	} {
