@@ -911,7 +911,8 @@ func TestAgentDownloadsAndUploads(t *testing.T) {
 // the admin's input is not held back); after Done, input works again.
 // Typed text never reaches the audit log.
 func TestAgentInputWhilePersonHasControl(t *testing.T) {
-	s, tk := startScoped(t, map[string]string{"VNC_PASSWORD": "pw123456", "AUDIT_LOG": "commands"})
+	hook := newWebhookSink(t)
+	s, tk := startScoped(t, map[string]string{"VNC_PASSWORD": "pw123456", "AUDIT_LOG": "commands", "HANDOFF_WEBHOOK_URL": hook.URL})
 	agent := dialToken(t, s, tk.agent, nil)
 	targetID, page := agent.openPage("data:text/html,<input id=i>")
 	agent.waitEval(page, "!!document.getElementById('i')", "true")
@@ -928,10 +929,24 @@ func TestAgentInputWhilePersonHasControl(t *testing.T) {
 	}
 	agent.waitEval(page, "document.getElementById('i').value", `"`+typed[0]+`"`)
 
+	// The agent asks; the link, full control of the browser, goes to the
+	// webhook (the people), never to the agent.
 	h := createHandoff(t, s, tk.agent, `{"reason": "scoped token test"}`)
+	if h.URL != "" {
+		t.Fatalf("an agent token was handed the link %s", h.URL)
+	}
+	var link string
+	waitFor(t, 30*time.Second, "the link at the webhook", func() error {
+		created, _ := hook.event("handoff.created", h.ID)
+		hv, _ := created["handoff"].(map[string]any)
+		if link, _ = hv["url"].(string); link == "" {
+			return errors.New("no handoff.created with a link yet")
+		}
+		return nil
+	})
 	hctx, hcancel := context.WithTimeout(humanBrowser(t), 120*time.Second)
 	defer hcancel()
-	if err := chromedp.Do(hctx, chromedp.Navigate(h.URL)); err != nil {
+	if err := chromedp.Do(hctx, chromedp.Navigate(link)); err != nil {
 		t.Fatal(err)
 	}
 	waitPageState(t, hctx, "connected")
@@ -1069,6 +1084,14 @@ func TestObserverToken(t *testing.T) {
 			t.Errorf("%s %s as observer: %d %s, want 403", tc.method, tc.path, code, body)
 		}
 		refusedHTTP++
+	}
+	// Without a webhook an agent cannot ask for a person (the link would
+	// be its, and the link is full control); the admin can, link and all.
+	if code, body := agentCall(t, s, tk.agent, http.MethodPost, "/scry/v1/handoffs", `{"reason": "agent"}`); code != http.StatusForbidden || !strings.Contains(body, "HANDOFF_WEBHOOK_URL") {
+		t.Errorf("an agent's handoff without a webhook: %d %s, want 403 naming HANDOFF_WEBHOOK_URL", code, body)
+	}
+	if h := createHandoff(t, s, tk.admin, `{"reason": "admin"}`); h.URL == "" {
+		t.Errorf("the admin's handoff has no link")
 	}
 	for _, p := range []string{"/json/list", "/json/version", "/scry/v1/sessions"} {
 		if code, body := httpAs(t, s, tk.observer, http.MethodGet, p); code != http.StatusOK {

@@ -10,8 +10,7 @@
 //   SCRY_MCP_ARGS  its arguments as a JSON object (default {})
 //   SCRY_MCP_FIRST optional calls to make before it, in one session, as a
 //                  JSON array of {"name", "arguments"}
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { startServer, initialize, textOf } from './mcpclient.mjs';
 
 const cmd = JSON.parse(process.env.SCRY_MCP_CMD ?? '[]');
 const tool = process.env.SCRY_MCP_TOOL;
@@ -21,28 +20,8 @@ if (cmd.length === 0 || !tool) {
   process.exit(2);
 }
 
-const server = spawn(cmd[0], cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-const pending = new Map();
-let nextID = 1;
-createInterface({ input: server.stdout }).on('line', (line) => {
-  let msg;
-  try {
-    msg = JSON.parse(line);
-  } catch {
-    return; // not a JSON-RPC message
-  }
-  const p = pending.get(msg.id);
-  if (p) {
-    pending.delete(msg.id);
-    msg.error ? p.reject(new Error(`${msg.error.code}: ${msg.error.message}`)) : p.resolve(msg.result);
-  }
-});
-
-function request(method, params) {
-  const id = nextID++;
-  server.stdin.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
-  return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
-}
+const mcp = startServer(cmd[0], cmd.slice(1));
+const { server, request } = mcp;
 
 function finish(ok, field) {
   console.log(JSON.stringify({ client: 'mcp', tool, ok, ...field }));
@@ -53,19 +32,14 @@ function finish(ok, field) {
 const timer = setTimeout(() => finish(false, { error: 'timed out after 60s' }), 60_000);
 server.on('exit', (code) => finish(false, { error: `the MCP server exited (${code}) before answering` }));
 try {
-  await request('initialize', {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 'scry-integration', version: '0' },
-  });
-  server.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
+  await initialize(mcp);
   for (const call of JSON.parse(process.env.SCRY_MCP_FIRST || '[]')) {
     const r = await request('tools/call', call);
     if (r.isError) throw new Error(`${call.name}: ${(r.content ?? []).map((c) => c.text).join('\n')}`);
   }
   const res = await request('tools/call', { name: tool, arguments: toolArgs });
   clearTimeout(timer);
-  const text = (res.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n') || JSON.stringify(res);
+  const text = textOf(res) || JSON.stringify(res);
   server.removeAllListeners('exit');
   finish(!res.isError, res.isError ? { error: text } : { text });
 } catch (e) {

@@ -10,8 +10,7 @@
 //   SCRY_WS_URL    scry's stable endpoint, ws://host:port/
 //   SCRY_TOKEN     the token, sent in the Authorization header (--wsHeaders)
 //   SCRY_PAGE_URL  the test's scopedSite
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { startServer, initialize, textOf } from './mcpclient.mjs';
 
 const wsURL = process.env.SCRY_WS_URL;
 const token = process.env.SCRY_TOKEN ?? '';
@@ -22,35 +21,12 @@ if (!wsURL || !pageURL) {
 }
 
 // The server runs on this same pinned Node, not whatever `node` PATH has.
-const server = spawn(process.execPath, [
+const mcp = startServer(process.execPath, [
   'node_modules/chrome-devtools-mcp/build/src/bin/chrome-devtools-mcp.js',
   '--no-usage-statistics', '--no-performance-crux',
   '--wsEndpoint', wsURL, '--wsHeaders', JSON.stringify({ Authorization: `Bearer ${token}` }),
-], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, CI: 'true' } });
-
-const pending = new Map();
-let nextID = 1;
-createInterface({ input: server.stdout }).on('line', (line) => {
-  let msg;
-  try {
-    msg = JSON.parse(line);
-  } catch {
-    return; // not a JSON-RPC message
-  }
-  const p = pending.get(msg.id);
-  if (p) {
-    pending.delete(msg.id);
-    msg.error ? p.reject(new Error(`${msg.error.code}: ${msg.error.message}`)) : p.resolve(msg.result);
-  }
-});
-
-function request(method, params) {
-  const id = nextID++;
-  server.stdin.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
-  return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
-}
-
-const textOf = (res) => (res.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+], { env: { ...process.env, CI: 'true' } });
+const { server, request } = mcp;
 
 // call calls a tool and throws when it answers with an error.
 async function call(name, args = {}) {
@@ -74,12 +50,7 @@ function finish(ok, field) {
 setTimeout(() => finish(false, { error: 'timed out after 80s' }), 80_000).unref();
 server.on('exit', (code) => finish(false, { error: `the MCP server exited (${code}) before the flow ended` }));
 try {
-  await request('initialize', {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 'scry-integration', version: '0' },
-  });
-  server.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
+  await initialize(mcp);
   // Page tools want the page's number (--page-id-routing, the default):
   // the one new_page opened is the selected one in its answer's list.
   const pageId = selectedPageId(textOf(await call('new_page', { url: 'about:blank' })));

@@ -43,7 +43,8 @@ func (s *scry) newHandoffs() *handoffs {
 		OnEvent: onEvent,
 	})
 	h.human = &handoff.Human{Registry: h.reg}
-	h.api = &handoff.API{Registry: h.reg, BaseURL: cfg.HandoffBaseURL, HumanPort: func() int { return s.boundPort(s.novncDoor, cfg.NoVNCPort) }}
+	links := handoff.LinkPolicy{Webhook: cfg.HandoffWebhookURL != ""}
+	h.api = &handoff.API{Registry: h.reg, BaseURL: cfg.HandoffBaseURL, HumanPort: func() int { return s.boundPort(s.novncDoor, cfg.NoVNCPort) }, Links: links}
 
 	// Login status from the snapshots; without them, from the browser.
 	// Read as the cookie store writes it: through profile.Dir, no links
@@ -74,7 +75,7 @@ func (s *scry) newHandoffs() *handoffs {
 	}
 	h.sessions = &sessions.Reporter{Source: src, Watch: cfg.WatchSites}
 	h.mcp = mcpdoor.New(mcpdoor.Config{
-		Version: Version, Handoffs: h.reg, Links: h.api.LinkBase, Logger: log,
+		Version: Version, Handoffs: h.reg, Links: h.api.LinkBase, LinkPolicy: links, Logger: log,
 		Sessions: func(ctx context.Context) (any, error) { return h.sessions.Status(ctx) },
 	})
 	return h

@@ -257,6 +257,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h := p.route(r.URL.Path); h != nil {
+		// scry's own endpoints learn the caller's role from the door,
+		// never from the client.
+		r.Header.Set(tokens.RoleHeader, who.Role.String())
 		if b, ok := r.Body.(*eofBody); ok {
 			b.onEOF = func() { _ = http.NewResponseController(w).SetReadDeadline(time.Time{}) }
 		}

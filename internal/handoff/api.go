@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dataplanelabs/scry/internal/tokens"
 )
 
 // MaxBody bounds a request body on the API.
@@ -34,6 +36,31 @@ type API struct {
 	// port the human door listens on.
 	BaseURL   string
 	HumanPort func() int
+	// Links says who may see a new handoff's link.
+	Links LinkPolicy
+}
+
+// LinkPolicy decides who gets a handoff's link. The link is the person's
+// view of the browser, full control of it (settings, DevTools, the cookie
+// jar), so a scoped token (agent, observer) never gets it in an answer:
+// it goes to the webhook only, and without one such a token cannot ask.
+type LinkPolicy struct {
+	// Webhook is whether HANDOFF_WEBHOOK_URL is set.
+	Webhook bool
+}
+
+// ForRole says whether a caller with role (the agent door's
+// tokens.RoleHeader; "" when the door set none) may see the link, or why
+// it may not ask at all.
+func (p LinkPolicy) ForRole(role string) (show bool, err error) {
+	if role == "" || role == "admin" {
+		return true, nil
+	}
+	if !p.Webhook {
+		return false, errorf(http.StatusForbidden, "a %s token gets no handoff link, since the link is full control of the browser; "+
+			"set HANDOFF_WEBHOOK_URL so scry sends links to people, or ask with an admin token", role)
+	}
+	return false, nil
 }
 
 // LinkBase is the start of the links handed out in answer to r.
@@ -105,10 +132,18 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	show, err := a.Links.ForRole(r.Header.Get(tokens.RoleHeader))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	v, err := a.Registry.Create(r.Context(), req, a.LinkBase(r))
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	if !show {
+		v.URL = "" // sent to the webhook only
 	}
 	w.Header().Set("Location", Prefix+"/"+v.ID)
 	WriteJSON(w, http.StatusCreated, v)

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/dataplanelabs/scry/internal/handoff"
+	"github.com/dataplanelabs/scry/internal/tokens"
 )
 
 // MaxWait bounds wait_for_human: below the 60 s many MCP clients give a
@@ -38,6 +39,8 @@ type Config struct {
 	// Links builds the start of handoff links for a request (see
 	// handoff.API.LinkBase).
 	Links func(r *http.Request) string
+	// LinkPolicy says who may see a new handoff's link.
+	LinkPolicy handoff.LinkPolicy
 	// Sessions returns the login status (login_status's answer).
 	Sessions func(ctx context.Context) (any, error)
 	Logger   *slog.Logger
@@ -53,15 +56,23 @@ func New(cfg Config) http.Handler {
 	mcp.AddTool(srv, &mcp.Tool{
 		Name: "request_human",
 		Description: "Ask a person to take over the browser for a moment (log in, pass MFA or a captcha). " +
-			"Returns the handoff with its one-time link (url) for the person; the link is shown only here and in the webhook. " +
+			"Returns the handoff with its one-time link (url) for the person; the link is shown only here and in the webhook, " +
+			"and to an agent token not here: scry sends it to people through its webhook. " +
 			"Then call wait_for_human with its id.",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in requestHumanIn) (*mcp.CallToolResult, any, error) {
 		r := &http.Request{Host: req.Extra.Header.Get(hostHeader), Header: req.Extra.Header}
+		show, err := cfg.LinkPolicy.ForRole(req.Extra.Header.Get(tokens.RoleHeader))
+		if err != nil {
+			return nil, nil, err
+		}
 		v, err := cfg.Handoffs.Create(ctx, handoff.Request{
 			Reason: in.Reason, URL: in.URL, TargetID: in.TargetID, TimeoutSeconds: in.TimeoutSeconds,
 		}, cfg.Links(r))
 		if err != nil {
 			return nil, nil, err
+		}
+		if !show {
+			v.URL = "" // sent to the webhook only
 		}
 		return jsonResult(v)
 	})

@@ -32,6 +32,12 @@ import (
 	"github.com/dataplanelabs/scry/internal/cdprole"
 )
 
+// RoleHeader is the header the agent door sets, in place of any a client
+// sent, on the requests it passes to scry's own endpoints (the handoff
+// API, /mcp): the role of the token the request carried ("admin" when the
+// door asks for none).
+const RoleHeader = "X-Scry-Role"
+
 // MinLength is the shortest token accepted.
 const MinLength = 16
 
