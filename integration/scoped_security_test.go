@@ -1225,6 +1225,22 @@ func TestAgentCannotActOnBrowserPages(t *testing.T) {
 	// Navigated to a web page, the tab is the agent's to drive...
 	agent.ok(settings, "Page.navigate", map[string]any{"url": site.URL})
 	agent.waitEval(settings, "location.protocol", `"http:"`)
+	// ...but nothing that would outlive a navigation: history.back() from
+	// the page itself would take it to chrome://settings.
+	for _, method := range []string{"Page.addScriptToEvaluateOnNewDocument", "Fetch.enable"} {
+		m, err := agent.try(settings, method, map[string]any{"source": "1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantScryError(t, method+" on a tab with chrome://settings in its history", m, settings, "whose history holds chrome://settings")
+	}
+	_, own := agent.openPage(site.URL)
+	agent.ok(own, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": "1"})
+	agent.ok(own, "Fetch.enable", nil)
+	agent.ok(own, "Fetch.disable", nil)
+	if m, err := agent.try("", "Fetch.enable", nil); err != nil || m.Error == nil {
+		t.Errorf("Fetch.enable on the browser's session (every tab): %s %v, want refused", m, err)
+	}
 	// ...and back on an internal page (a person's navigation), it is not.
 	admin.ok(adminSettings, "Page.navigate", map[string]any{"url": "chrome://settings"})
 	waitFor(t, 30*time.Second, "the agent's Runtime.evaluate to be refused again", func() error {

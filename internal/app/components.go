@@ -47,10 +47,11 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 	}
 	s.bconn = &browserConn{addr: s.internalCDP(), log: s.log.With("component", "cdp-client")}
 	var targetURL func(string) (string, bool)
+	var targetHistory func(string) ([]string, error)
 	if cfg.Tokens.Scoped() {
-		s.targets = newTargetURLs()
+		s.targets = newTargetURLs(s.internalCDP())
 		s.bconn.WatchTargets(s.targets)
-		targetURL = s.targets.URL
+		targetURL, targetHistory = s.targets.URL, s.targets.History
 	}
 	if cfg.SessionCookies {
 		s.newCookies()
@@ -70,6 +71,7 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		DownloadDir:      cfg.DownloadDir,
 		PersonHasControl: s.handoffs.reg.Active,
 		TargetURL:        targetURL,
+		TargetHistory:    targetHistory,
 		MaxConns:         cfg.CDPMaxConns,
 		Health:           s.health(),
 		Metrics:          s.metrics.Handler(),

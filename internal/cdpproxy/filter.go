@@ -92,6 +92,9 @@ func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend
 	}
 	if c.who.Role != cdprole.Admin {
 		f.policy.PageURL = f.pageURL
+		if p.cfg.TargetHistory != nil {
+			f.policy.TabHistory = f.tabHistory
+		}
 	}
 	start := time.Now()
 	done := make(chan direction, 2)
@@ -334,6 +337,16 @@ func (f *filterConn) whole(br *bufio.Reader, h wsframe.Header, change func([]byt
 	defer f.wmu.Unlock()
 	n, err := f.client.Write(frame)
 	return int64(n), err
+}
+
+// tabHistory is the history of the tab a session of this connection is on
+// (cdprole.Policy.TabHistory).
+func (f *filterConn) tabHistory(sessionID string) ([]string, error) {
+	targetID, _, ok := f.sessions.page(sessionID)
+	if !ok {
+		return nil, fmt.Errorf("session %q is not one of this connection's", cut(sessionID, maxIDLen))
+	}
+	return f.p.cfg.TargetHistory(targetID)
 }
 
 // pageURL is the URL of the page a command is for (cdprole.Policy.PageURL):

@@ -96,6 +96,9 @@ type Config struct {
 	// last reported it (scry's own discovery): an agent may not act on a
 	// page that is not a web page (cdprole.Policy.PageURL).
 	TargetURL func(targetID string) (string, bool)
+	// TargetHistory, if not nil, returns the URLs in a tab's history
+	// (cdprole.Policy.TabHistory).
+	TargetHistory func(targetID string) ([]string, error)
 	// MaxConns caps concurrent CDP WebSocket connections; 0 means no cap.
 	MaxConns int
 	// Health serves /healthz and /readyz without a token (they reveal

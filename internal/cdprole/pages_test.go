@@ -1,6 +1,7 @@
 package cdprole
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,7 @@ func TestAgentOnBrowserPages(t *testing.T) {
 		{on("S-web", "Runtime.evaluate", `{"expression":"1"}`), true},
 		{on("S-unknown", "Runtime.evaluate", `{"expression":"1"}`), false}, // scry cannot place it: fail closed
 		{on("S-unknown", "DOM.getDocument", `{}`), true},                   // looking is never checked
-		{on("", "Runtime.evaluate", `{"expression":"1"}`), true},          // the browser session has no Runtime
+		{on("", "Runtime.evaluate", `{"expression":"1"}`), true},           // the browser session has no Runtime
 		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-ext","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false},
 		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, true},
 		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"sessionId":"S-web","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, true},
@@ -98,6 +99,42 @@ func TestActsInPageAreAgentMethods(t *testing.T) {
 	for _, m := range agentMethods {
 		if strings.HasPrefix(m, "Input.") && !actsInPage[m] {
 			t.Errorf("%s acts in the page but is not in actsInPage", m)
+		}
+	}
+}
+
+// What outlives a navigation is refused on a tab whose history holds a
+// browser page: history.back() from the page would run it there.
+func TestAgentOnTabsWithBrowserPagesInHistory(t *testing.T) {
+	histories := map[string][]string{
+		"S-clean":   {"about:blank", "https://example.com/"},
+		"S-settled": {"chrome://settings/", "https://example.com/"},
+	}
+	p := Policy{Role: Agent, TabHistory: func(sid string) ([]string, error) {
+		h, ok := histories[sid]
+		if !ok {
+			return nil, fmt.Errorf("unknown session")
+		}
+		return h, nil
+	}}
+	for _, tt := range []struct {
+		session, method string
+		allow           bool
+	}{
+		{"S-clean", "Page.addScriptToEvaluateOnNewDocument", true},
+		{"S-clean", "Fetch.enable", true},
+		{"S-settled", "Page.addScriptToEvaluateOnNewDocument", false},
+		{"S-settled", "Fetch.enable", false},
+		{"S-settled", "Runtime.evaluate", true}, // acts now, on a web page
+		{"S-unknown", "Fetch.enable", false},
+		{"", "Fetch.enable", false}, // the browser's session: every tab
+	} {
+		m := cmdMsg(tt.method, `{"source":"1"}`)
+		if tt.session != "" {
+			m = strings.Replace(m, `{"id":1,`, `{"id":1,"sessionId":"`+tt.session+`",`, 1)
+		}
+		if v := check(t, p, m); v.Allow != tt.allow {
+			t.Errorf("%s on %q: %+v, want allow %v", tt.method, tt.session, v, tt.allow)
 		}
 	}
 }

@@ -28,6 +28,12 @@ type Policy struct {
 	// may look but not act: the commands that run code, type, or change
 	// the document there are refused (actsInPage).
 	PageURL func(sessionID, targetID string) (url string, ok bool)
+	// TabHistory, if not nil, returns the URLs in the history of the tab
+	// a session is on. What outlives a navigation (a script for new
+	// documents, request interception) is refused to an agent on a tab
+	// whose history holds a browser page: going back there (history.back()
+	// from the page itself) would run it in that page.
+	TabHistory func(sessionID string) ([]string, error)
 }
 
 // Verdict is Check's answer for one command.
@@ -108,6 +114,21 @@ func (p Policy) checkAt(cmd Command, msg []byte, sessionID, targetID string) Ver
 		if !WebPage(u) {
 			return refuse("scry: %s is not allowed for role %s on %s, which is not a web page: an agent may only look at the browser's own pages",
 				cmd.Method, p.Role, clip(u))
+		}
+	}
+	if p.TabHistory != nil && outlivesNavigation[cmd.Method] {
+		if sessionID == "" {
+			return refuse("scry: %s is allowed for role %s on a page's session only, not the browser's", cmd.Method, p.Role)
+		}
+		urls, err := p.TabHistory(sessionID)
+		if err != nil {
+			return refuse("scry: %s is not allowed for role %s on a tab scry cannot check: %v", cmd.Method, p.Role, err)
+		}
+		for _, u := range urls {
+			if !WebPage(u) {
+				return refuse("scry: %s is not allowed for role %s on a tab whose history holds %s, which is not a web page: open a tab of your own (Target.createTarget)",
+					cmd.Method, p.Role, clip(u))
+			}
 		}
 	}
 	if strings.HasPrefix(cmd.Method, "Input.") && p.Role == Agent && p.PersonHasControl != nil {

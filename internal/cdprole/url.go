@@ -142,3 +142,12 @@ var actsInPage = map[string]bool{
 	"Input.synthesizeScrollGesture":         true,
 	"Input.synthesizeTapGesture":            true,
 }
+
+// outlivesNavigation are the commands of the agent's list whose effect
+// stays with the tab across navigations: a script run in every new
+// document, request interception (it can answer a page's own scripts).
+// They are checked against the tab's whole history (Policy.TabHistory).
+var outlivesNavigation = map[string]bool{
+	"Page.addScriptToEvaluateOnNewDocument": true,
+	"Fetch.enable":                          true,
+}
