@@ -30,13 +30,14 @@ func testEnv(t *testing.T, vars map[string]string) Env {
 	novnc := t.TempDir()
 	writeFile(t, filepath.Join(novnc, "core", "rfb.js"))
 	writeFile(t, filepath.Join(novnc, "vnc.html"))
+	ports := freePorts(t, "", "127.0.0.1", "", "127.0.0.1")
 	env := map[string]string{
 		"PROFILE_DIR":       reachableDir(t),
 		"NOVNC_DIR":         novnc,
-		"CDP_PORT":          freePort(t, ""),
-		"CDP_INTERNAL_PORT": freePort(t, "127.0.0.1"),
-		"NOVNC_PORT":        freePort(t, ""),
-		"VNC_PORT":          freePort(t, "127.0.0.1"),
+		"CDP_PORT":          ports[0],
+		"CDP_INTERNAL_PORT": ports[1],
+		"NOVNC_PORT":        ports[2],
+		"VNC_PORT":          ports[3],
 		"DISPLAY":           freeDisplay(t, 4242),
 		"VNC_PASSWORD":      "hunter2",
 		"CDP_TOKEN":         "a-test-token-of-32-characters-xx",
@@ -86,15 +87,24 @@ func reachableDir(t *testing.T) string {
 	return d
 }
 
-func freePort(t *testing.T, host string) string {
+// freePorts returns a free port on each host, all different: every
+// listener stays open until the last is taken, since a port closed at
+// once may be the kernel's next pick (the checks want them distinct and
+// free, so none is held after).
+func freePorts(t *testing.T, hosts ...string) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
+	var ports []string
+	for _, host := range hosts {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	return ports
 }
+
 
 func checkByName(t *testing.T, name string) Check {
 	t.Helper()
@@ -595,12 +605,13 @@ func TestBadConfig(t *testing.T) {
 // packages are installed and the kernel allows user namespaces, so the
 // sandbox check must not fail (as root it probes CHILD_UID=1000).
 func TestRealRun(t *testing.T) {
+	ports := freePorts(t, "", "127.0.0.1", "", "127.0.0.1")
 	env := map[string]string{
 		"PROFILE_DIR":       filepath.Join(reachableDir(t), "profile"),
-		"CDP_PORT":          freePort(t, ""),
-		"CDP_INTERNAL_PORT": freePort(t, "127.0.0.1"),
-		"NOVNC_PORT":        freePort(t, ""),
-		"VNC_PORT":          freePort(t, "127.0.0.1"),
+		"CDP_PORT":          ports[0],
+		"CDP_INTERNAL_PORT": ports[1],
+		"NOVNC_PORT":        ports[2],
+		"VNC_PORT":          ports[3],
 	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
