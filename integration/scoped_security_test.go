@@ -854,15 +854,20 @@ func TestAgentDownloadsAndUploads(t *testing.T) {
 		})
 	}
 
+	// Each tab shows a page before its download: Chromium closes a new
+	// tab whose first navigation becomes a download (and the session with
+	// it), which made this test fail once under load.
 	agent := dialToken(t, s, tk.agent, nil)
-	_, page := agent.openPage("about:blank")
+	_, page := agent.openPage(site.URL + "/")
+	agent.waitEval(page, "!!document.getElementById('f')", "true")
 	download(agent, page, "agent.txt", downloads)
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
 		t.Errorf("the agent's download path was used: %s holds %v", elsewhere, ents)
 	}
 	// The admin's path is kept: the check can fail.
 	admin := dialToken(t, s, tk.admin, nil)
-	_, apage := admin.openPage("about:blank")
+	_, apage := admin.openPage(site.URL + "/")
+	admin.waitEval(apage, "!!document.getElementById('f')", "true")
 	download(admin, apage, "admin.txt", elsewhere)
 
 	// Uploads.
