@@ -346,6 +346,11 @@ func (f *filterConn) tabHistory(sessionID string) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("session %q is not one of this connection's", cut(sessionID, maxIDLen))
 	}
+	if typ, _ := f.sessions.kind(sessionID); typ != "page" {
+		// Frames and workers have no history of their own; a frame's
+		// tab is checked on the tab's session.
+		return nil, nil
+	}
 	return f.p.cfg.TargetHistory(targetID)
 }
 

@@ -20,7 +20,7 @@ type sessionPages struct {
 }
 
 type sessionPage struct {
-	targetID, url string
+	targetID, url, typ string
 }
 
 // maxSessions bounds one connection's map; past it, new sessions are not
@@ -55,8 +55,9 @@ func (s *sessionPages) note(msg []byte) ([]byte, error) {
 		Params struct {
 			SessionID  string `json:"sessionId"`
 			TargetInfo struct {
-				ID  string `json:"targetId"`
-				URL string `json:"url"`
+				ID   string `json:"targetId"`
+				Type string `json:"type"`
+				URL  string `json:"url"`
 			} `json:"targetInfo"`
 		} `json:"params"`
 	}
@@ -69,7 +70,7 @@ func (s *sessionPages) note(msg []byte) ([]byte, error) {
 	switch ev.Method {
 	case "Target.attachedToTarget":
 		if _, known := s.m[p.SessionID]; known || len(s.m) < maxSessions {
-			s.m[p.SessionID] = sessionPage{targetID: p.TargetInfo.ID, url: p.TargetInfo.URL}
+			s.m[p.SessionID] = sessionPage{targetID: p.TargetInfo.ID, url: p.TargetInfo.URL, typ: p.TargetInfo.Type}
 		}
 	case "Target.detachedFromTarget":
 		delete(s.m, p.SessionID)
@@ -90,4 +91,13 @@ func (s *sessionPages) page(sessionID string) (targetID, url string, ok bool) {
 	defer s.mu.Unlock()
 	sp, ok := s.m[sessionID]
 	return sp.targetID, sp.url, ok
+}
+
+// kind returns the type of the target sessionID is attached to ("page",
+// "iframe", "worker" ...).
+func (s *sessionPages) kind(sessionID string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.m[sessionID]
+	return sp.typ, ok
 }
