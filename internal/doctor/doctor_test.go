@@ -105,7 +105,6 @@ func freePorts(t *testing.T, hosts ...string) []string {
 	return ports
 }
 
-
 func checkByName(t *testing.T, name string) Check {
 	t.Helper()
 	for _, c := range Checks() {
