@@ -39,10 +39,12 @@ deps:
 run: deps build
 	PROFILE_DIR=$(PROFILE_DIR) ./$(BIN)
 
-# test is the whole test suite: go vet and staticcheck, then unit, integration (real Xvfb, Chromium,
+# test is the whole test suite: gofmt, go vet and staticcheck, then unit, integration (real Xvfb, Chromium,
 # x11vnc; chromedp, Playwright and Puppeteer clients) and the deployment
 # manifests. CI also runs container-test and a short fuzz pass.
 test: deps
+	@unformatted=$$("$$($(GO) env GOROOT)/bin/gofmt" -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run gofmt -w on them)"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags soak ./soak/
 	$(STATICCHECK) ./...
