@@ -106,12 +106,25 @@ func pages(ctx context.Context, c Caller) ([]targetInfo, error) {
 	}
 	var out []targetInfo
 	for _, ti := range res.TargetInfos {
-		// A prerendered page has a subtype; it is no tab.
-		if ti.Type == "page" && ti.Subtype == "" {
+		// A prerendered page has a subtype; a page of the browser's own
+		// UI (chrome://omnibox-popup.top-chrome, listed before the start
+		// tab) is no tab either.
+		if ti.Type == "page" && ti.Subtype == "" && !browserUI(ti.URL) {
 			out = append(out, ti)
 		}
 	}
 	return out, nil
+}
+
+// browserUI reports whether u is a page of Chromium's own window (its
+// WebUI hosts end in ".top-chrome"), not a tab.
+func browserUI(u string) bool {
+	rest, ok := strings.CutPrefix(u, "chrome://")
+	if !ok {
+		return false
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	return strings.HasSuffix(host, ".top-chrome")
 }
 
 // keep reports whether a tab's URL is worth reopening: web pages, and

@@ -18,6 +18,10 @@ type browserTabs struct {
 	next    int
 	created []string
 	closed  []string
+	// lists counts Target.getTargets; at the listing startsAt the start
+	// tab (startTab) appears, as on a loaded machine.
+	lists, startsAt int
+	startTab        string
 }
 
 func (b *browserTabs) add(typ, u string) {
@@ -34,6 +38,10 @@ func (b *browserTabs) Call(ctx context.Context, method string, params, result an
 	_ = json.Unmarshal(p, &in)
 	switch method {
 	case "Target.getTargets":
+		b.lists++
+		if b.startTab != "" && b.lists == b.startsAt {
+			b.add("page", b.startTab)
+		}
 		ts := slices.Clone(b.targets)
 		slices.Reverse(ts)
 		out, _ := json.Marshal(map[string]any{"targetInfos": ts})
@@ -111,6 +119,32 @@ func TestTabsRecordAndRestore(t *testing.T) {
 	// whatever order Target.getTargets answers in): no rewrite.
 	if wrote, err := tabs2.Record(context.Background(), b2); err != nil || wrote {
 		t.Errorf("after the restore: Record = %v, %v; want no write", wrote, err)
+	}
+}
+
+// On a loaded machine Chromium lists its own omnibox popup (a page of its
+// window, not a tab) before its start tab: the restore waits for the start
+// tab and closes it (TestRestoreTabsReopensThemLoggedIn failed once).
+func TestTabsRestoreWaitsForTheStartTabPastTheBrowsersOwnPages(t *testing.T) {
+	store, dir := newStore(t)
+	b := &browserTabs{}
+	b.add("page", "https://a.example/inbox")
+	if _, err := NewTabs(store, false).Record(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	b2 := &browserTabs{startsAt: 3, startTab: "chrome://new-tab-page-third-party/"}
+	b2.add("page", "chrome://omnibox-popup.top-chrome/")
+	b2.add("page", "chrome://omnibox-popup.top-chrome/omnibox_popup_aim.html")
+	n, err := NewTabs(New(dir, store.log, -1, -1), false).Restore(context.Background(), b2)
+	if err != nil || n != 1 {
+		t.Fatalf("Restore = %d, %v", n, err)
+	}
+	if b2.lists < b2.startsAt {
+		b2.add("page", b2.startTab) // it comes anyway, after the restore
+	}
+	want := []string{"chrome://omnibox-popup.top-chrome/", "chrome://omnibox-popup.top-chrome/omnibox_popup_aim.html", "https://a.example/inbox"}
+	if got := b2.urls(); !slices.Equal(got, want) {
+		t.Errorf("pages %q, want %q (the start tab closed, the browser's own pages left alone)", got, want)
 	}
 }
 
