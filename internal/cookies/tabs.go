@@ -227,8 +227,8 @@ func (t *Tabs) read() ([]string, error) {
 
 // Restore opens the recorded URLs, in order, as new tabs. A URL already
 // open (Chromium restored its own session, say) is not opened twice. If
-// it opened any, it closes the blank tabs Chromium started with. It
-// returns how many tabs it opened.
+// it opened any, it closes the blank tabs Chromium started with and waits
+// until Chromium no longer lists them. It returns how many tabs it opened.
 func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 	urls, err := t.read()
 	if err != nil {
@@ -273,11 +273,9 @@ func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 		t.store.log.Debug("tab reopened", "url", u)
 		opened++
 	}
-	if opened > 0 {
-		for _, id := range blanks {
-			if err := c.Call(ctx, "Target.closeTarget", map[string]any{"targetId": id}, nil); err != nil {
-				t.store.log.Debug("blank start tab not closed", "err", err)
-			}
+	if opened > 0 && len(blanks) > 0 {
+		if err := closeTabs(ctx, c, blanks); err != nil {
+			t.store.log.Warn("the blank start tab could not be closed", "err", err)
 		}
 	}
 	// The list stays on disk until the tabs differ from it: a restart
@@ -286,6 +284,48 @@ func (t *Tabs) Restore(ctx context.Context, c Caller) (int, error) {
 	t.last = urls
 	t.mu.Unlock()
 	return opened, nil
+}
+
+// closeWait bounds how long closeTabs waits for Chromium to close a tab.
+const closeWait = 5 * time.Second
+
+// closeTabs closes the tabs ids and waits until Chromium no longer lists
+// them. Target.closeTarget answers before the tab is gone: without the
+// wait, the doors opened with the start tab still listed (one start in
+// five here). A tab still listed half a second later is asked again.
+func closeTabs(ctx context.Context, c Caller, ids []string) error {
+	deadline := time.NewTimer(closeWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	left := slices.Clone(ids)
+	var asked time.Time
+	for {
+		if time.Since(asked) >= 500*time.Millisecond {
+			for _, id := range left {
+				// An error here is a tab already gone; the listing below decides.
+				_ = c.Call(ctx, "Target.closeTarget", map[string]any{"targetId": id}, nil)
+			}
+			asked = time.Now()
+		}
+		ps, err := pages(ctx, c)
+		if err != nil {
+			return err
+		}
+		left = slices.DeleteFunc(left, func(id string) bool {
+			return !slices.ContainsFunc(ps, func(p targetInfo) bool { return p.TargetID == id })
+		})
+		if len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("%d tab(s) still open after %s", len(left), closeWait)
+		case <-tick.C:
+		}
+	}
 }
 
 // startTabWait bounds how long Restore waits for the tab Chromium opens at
