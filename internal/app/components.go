@@ -41,7 +41,7 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		return err
 	}
 	s.chromium = &browser.Chromium{
-		Path: bin.chromium, Args: browser.Flags(cfg), ExtraFlags: len(cfg.ChromeExtraFlags),
+		Path: bin.chromium, Args: browser.Flags(cfg, s.startup), ExtraFlags: len(cfg.ChromeExtraFlags),
 		Env: s.env, Dir: s.runtime, Credential: s.cred, Logger: s.log,
 		Addr: s.internalCDP(), SandboxHint: doctor.SandboxHint(),
 	}

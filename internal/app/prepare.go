@@ -118,7 +118,7 @@ func (s *scry) prepareProfile() error {
 		s.log.Warn("could not mark the profile's last exit clean; Chromium may offer to restore pages", "err", err)
 	}
 	// No file: URLs (unless ALLOW_FILE_URLS=on) nor risky internal pages.
-	if err := browser.SetURLBlocklist(s.cfg.ProfileDir, browser.URLBlocklist(s.cfg.AllowFileURLs), uid, gid); err != nil {
+	if s.startup, err = browser.SetURLBlocklist(s.cfg.ProfileDir, browser.URLBlocklist(s.cfg.AllowFileURLs), uid, gid); err != nil {
 		return err
 	}
 	s.log.Info("navigation blocklist set", "file_urls", map[bool]string{true: "allowed", false: "blocked"}[s.cfg.AllowFileURLs])

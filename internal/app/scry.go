@@ -43,6 +43,7 @@ type scry struct {
 	runtime  string // private temp dir: child HOME, VNC password file, X cookie
 	xauth    *display.Authority
 	lock     *profile.Lock
+	startup  browser.Startup // what the profile opens at launch
 	metrics  *metrics.Metrics
 	proxy    *cdpproxy.Proxy // the agent door's handler
 	novnc    *novnc.Handler  // the human door's handler

@@ -32,7 +32,14 @@ var DesignFlags = []string{
 // fills the Xvfb screen exactly (there is no window manager to maximise it),
 // and the user's extra flags last so they win (config refuses the ones that
 // would move CDP or the profile away from where scry looks for them).
-func Flags(c *config.Config) []string {
+//
+// A profile that opens a new tab at launch opens StartURL instead (after
+// the extra flags, as Chromium reads a URL): the new-tab page is one of
+// the browser's own pages, where an agent token may not run scripts, so
+// an agent that takes the first tab (Playwright MCP does) would find it
+// unusable. A profile set to restore its pages or open listed ones is
+// left to do so, without one more blank tab at every start.
+func Flags(c *config.Config, startup Startup) []string {
 	flags := append([]string{}, DesignFlags...)
 	flags = append(flags,
 		"--user-data-dir="+c.ProfileDir,
@@ -64,8 +71,15 @@ func Flags(c *config.Config) []string {
 		// so the window covers the whole display.
 		fmt.Sprintf("--window-size=%d,%d", c.Screen.Width, c.Screen.Height+1),
 	)
-	return append(flags, c.ChromeExtraFlags...)
+	flags = append(flags, c.ChromeExtraFlags...)
+	if startup == StartupNewTab {
+		flags = append(flags, StartURL)
+	}
+	return flags
 }
+
+// StartURL is the page of the tab Chromium opens at launch.
+const StartURL = "about:blank"
 
 // WaitCDP polls Chromium's loopback DevTools endpoint until it answers, the
 // process exits, or ctx ends.

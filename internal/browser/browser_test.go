@@ -72,7 +72,7 @@ func TestFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			flags := Flags(&tt.cfg)
+			flags := Flags(&tt.cfg, StartupRestore)
 			for _, f := range append(slices.Clone(designFlags), tt.want...) {
 				if !slices.Contains(flags, f) {
 					t.Errorf("Flags lack %q: %q", f, flags)
@@ -105,9 +105,28 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// A profile that opens a new tab at launch opens about:blank instead, as
+// the very last argument (after CHROME_EXTRA_FLAGS, where Chromium reads a
+// URL); one that restores its pages or opens listed ones gets no URL, so
+// it gains no blank tab at each start.
+func TestFlagsStartURL(t *testing.T) {
+	cfg := &config.Config{ProfileDir: "/data", CDPInternalPort: 9223, Screen: config.Screen{Width: 1, Height: 1, Depth: 24},
+		ChromeExtraFlags: []string{"--lang=de-DE"}}
+	if f := Flags(cfg, StartupNewTab); f[len(f)-1] != "about:blank" || f[len(f)-2] != "--lang=de-DE" {
+		t.Errorf("new-tab profile: Flags end with %q, want --lang=de-DE about:blank", f[len(f)-2:])
+	}
+	for _, st := range []Startup{StartupRestore, StartupURLs} {
+		for _, f := range Flags(cfg, st) {
+			if !strings.HasPrefix(f, "-") {
+				t.Errorf("startup %d: Flags carry the URL %q", st, f)
+			}
+		}
+	}
+}
+
 func TestFlagsDoNotAliasDesignFlags(t *testing.T) {
 	cfg := &config.Config{ProfileDir: "/data", CDPInternalPort: 9223, Screen: config.Screen{Width: 1, Height: 1, Depth: 24}}
-	a := Flags(cfg)
+	a := Flags(cfg, StartupNewTab)
 	a[0] = "changed"
 	if DesignFlags[0] == "changed" {
 		t.Fatal("Flags shares its backing array with DesignFlags")

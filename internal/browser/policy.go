@@ -78,10 +78,52 @@ const maxPrefs = 64 << 20
 // The file goes through profile.Dir (no link followed, nothing outside
 // PROFILE_DIR, as root only the child uid's files); uid >= 0 (scry runs as
 // root) is the child uid, which gets what scry creates.
-func SetURLBlocklist(profileDir string, blocklist []string, uid, gid int) error {
+//
+// It returns what the profile opens at launch, read from the same file.
+func SetURLBlocklist(profileDir string, blocklist []string, uid, gid int) (Startup, error) {
+	st, err := setURLBlocklist(profileDir, blocklist, uid, gid)
+	if err != nil {
+		return StartupNewTab, fmt.Errorf("set url blocklist: %w", err)
+	}
+	return st, nil
+}
+
+// Startup is what a profile opens at launch: its "On startup" setting.
+type Startup int
+
+const (
+	// StartupNewTab: a new tab, Chromium's default.
+	StartupNewTab Startup = iota
+	// StartupRestore: the pages open at the last exit ("Continue where
+	// you left off").
+	StartupRestore
+	// StartupURLs: the pages the person listed ("Open a specific page or
+	// set of pages").
+	StartupURLs
+)
+
+// startupOf reads the setting from the preferences (session.restore_on_startup:
+// 1 restores, 4 opens the listed URLs, 5 or nothing opens a new tab).
+func startupOf(prefs map[string]json.RawMessage) Startup {
+	var session struct {
+		RestoreOnStartup int `json:"restore_on_startup"`
+	}
+	if raw, ok := prefs["session"]; !ok || json.Unmarshal(raw, &session) != nil {
+		return StartupNewTab
+	}
+	switch session.RestoreOnStartup {
+	case 1:
+		return StartupRestore
+	case 4:
+		return StartupURLs
+	}
+	return StartupNewTab
+}
+
+func setURLBlocklist(profileDir string, blocklist []string, uid, gid int) (Startup, error) {
 	d, err := profile.OpenDir(profileDir, uid, gid)
 	if err != nil {
-		return fmt.Errorf("set url blocklist: %w", err)
+		return StartupNewTab, err
 	}
 	defer d.Close()
 
@@ -93,26 +135,26 @@ func SetURLBlocklist(profileDir string, blocklist []string, uid, gid int) error 
 	case errors.Is(err, fs.ErrNotExist):
 		// A fresh profile: Chromium fills in the rest.
 		if err := d.MkdirAll(path.Dir(prefsFile), 0o700); err != nil {
-			return fmt.Errorf("set url blocklist: %w", err)
+			return StartupNewTab, err
 		}
 	case err != nil:
-		return fmt.Errorf("set url blocklist: %w", err)
+		return StartupNewTab, err
 	default:
 		fi, err := f.Stat()
 		if err != nil {
 			f.Close()
-			return fmt.Errorf("set url blocklist: %w", err)
+			return StartupNewTab, err
 		}
 		b, err := readPrefs(f)
 		if err != nil {
-			return fmt.Errorf("set url blocklist: %s: %w", path.Join(profileDir, prefsFile), err)
+			return StartupNewTab, fmt.Errorf("%s: %w", path.Join(profileDir, prefsFile), err)
 		}
 		perm = fi.Mode().Perm()
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			fileUID, fileGID = int(st.Uid), int(st.Gid)
 		}
 		if err := json.Unmarshal(b, &prefs); err != nil {
-			return fmt.Errorf("set url blocklist: %s is not valid JSON (%v): move it aside and Chromium starts with default settings",
+			return StartupNewTab, fmt.Errorf("%s is not valid JSON (%v): move it aside and Chromium starts with default settings",
 				path.Join(profileDir, prefsFile), err)
 		}
 	}
@@ -124,20 +166,20 @@ func SetURLBlocklist(profileDir string, blocklist []string, uid, gid int) error 
 		}
 	}
 	if policy["url_blocklist"], err = json.Marshal(blocklist); err != nil {
-		return err
+		return StartupNewTab, err
 	}
 	policy["url_allowlist"] = json.RawMessage(`[]`)
 	if prefs["policy"], err = json.Marshal(policy); err != nil {
-		return err
+		return StartupNewTab, err
 	}
 	out, err := json.Marshal(prefs)
 	if err != nil {
-		return err
+		return StartupNewTab, err
 	}
 	if err := d.WriteFileAtomic(prefsFile, out, perm, fileUID, fileGID); err != nil {
-		return fmt.Errorf("set url blocklist: %w", err)
+		return StartupNewTab, err
 	}
-	return nil
+	return startupOf(prefs), nil
 }
 
 // readPrefs reads an open preferences file, at most maxPrefs bytes, and

@@ -48,8 +48,12 @@ func TestURLBlocklist(t *testing.T) {
 
 func TestSetURLBlocklistFreshProfile(t *testing.T) {
 	dir := t.TempDir()
-	if err := SetURLBlocklist(dir, URLBlocklist(false), -1, -1); err != nil {
+	st, err := SetURLBlocklist(dir, URLBlocklist(false), -1, -1)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if st != StartupNewTab {
+		t.Errorf("a fresh profile starts with %d, want StartupNewTab", st)
 	}
 	_, policy := readPolicy(t, dir)
 	if !slices.Equal(policy["url_blocklist"], URLBlocklist(false)) || len(policy["url_allowlist"]) != 0 {
@@ -72,7 +76,7 @@ func TestSetURLBlocklistKeepsOtherPreferences(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(orig), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := SetURLBlocklist(dir, URLBlocklist(true), -1, -1); err != nil {
+	if _, err := SetURLBlocklist(dir, URLBlocklist(true), -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	prefs, _ := readPolicy(t, dir)
@@ -93,6 +97,32 @@ func TestSetURLBlocklistKeepsOtherPreferences(t *testing.T) {
 	}
 }
 
+// The profile's "On startup" setting is read from the preferences it
+// rewrites: the person may have chosen it through chrome://settings.
+func TestSetURLBlocklistReadsTheStartupSetting(t *testing.T) {
+	for _, tc := range []struct {
+		prefs string
+		want  Startup
+	}{
+		{`{}`, StartupNewTab},
+		{`{"session":{"restore_on_startup":5}}`, StartupNewTab},
+		{`{"session":{"restore_on_startup":1,"startup_urls":[]}}`, StartupRestore},
+		{`{"session":{"restore_on_startup":4,"startup_urls":["https://a.example/"]}}`, StartupURLs},
+		{`{"session":"odd"}`, StartupNewTab},
+	} {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "Default"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(tc.prefs), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := SetURLBlocklist(dir, URLBlocklist(false), -1, -1); err != nil || st != tc.want {
+			t.Errorf("%s: SetURLBlocklist = %d, %v; want %d", tc.prefs, st, err, tc.want)
+		}
+	}
+}
+
 // A link planted as Default/Preferences is refused, and what it points
 // at is never written.
 func TestSetURLBlocklistRefusesALink(t *testing.T) {
@@ -107,7 +137,7 @@ func TestSetURLBlocklistRefusesALink(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "Default", "Preferences")); err != nil {
 		t.Fatal(err)
 	}
-	err := SetURLBlocklist(dir, URLBlocklist(false), -1, -1)
+	_, err := SetURLBlocklist(dir, URLBlocklist(false), -1, -1)
 	if err == nil || !strings.Contains(err.Error(), "link") {
 		t.Errorf("SetURLBlocklist = %v, want a refusal of the link", err)
 	}
@@ -124,7 +154,7 @@ func TestSetURLBlocklistBadJSON(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(`{"trunc`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := SetURLBlocklist(dir, URLBlocklist(false), -1, -1)
+	_, err := SetURLBlocklist(dir, URLBlocklist(false), -1, -1)
 	if err == nil || !strings.Contains(err.Error(), "move it aside") {
 		t.Errorf("SetURLBlocklist = %v, want an error that says what to do", err)
 	}
