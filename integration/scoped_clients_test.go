@@ -234,21 +234,57 @@ func startWithTokens(t *testing.T, env map[string]string, toks ...tokenLine) *Sc
 	return Start(t, Options{Env: e})
 }
 
-// TestAgentTokenRealClients: with agent tokens, Playwright, Puppeteer,
-// chromedp and chrome-devtools-mcp run their whole ordinary flows
-// (navigate, type, click, screenshot, evaluate; Playwright also routes a
-// request), the audit trail (AUDIT_LOG=commands) shows each client's
-// commands, and scry refused none of them. A refusal here means an
-// allow-list (internal/cdprole) breaks a real client: the test names the
-// method.
+// TestAgentTokenRealClients: with agent tokens, Playwright MCP,
+// Playwright, Puppeteer, chromedp and chrome-devtools-mcp run their whole
+// ordinary flows (navigate, type, click, screenshot, evaluate; Playwright
+// also routes a request), the audit trail (AUDIT_LOG=commands) shows each
+// client's commands, and scry refused none of them. A refusal here means
+// an allow-list (internal/cdprole) breaks a real client: the test names
+// the method.
+//
+// Playwright MCP goes first and drives the tab it finds, the one Chromium
+// opened at launch: that tab is about:blank, not the new-tab page (one of
+// the browser's own pages, where Playwright's set-up of the page is
+// refused to an agent and Playwright MCP then waits until it times out).
 func TestAgentTokenRealClients(t *testing.T) {
 	clientTool(t, "js/node_modules/chrome-devtools-mcp/package.json", "run `make deps`, or `npm ci` in integration/js")
-	clients := []string{"playwright", "puppeteer", "chromedp", "mcp"}
+	clientTool(t, "js/node_modules/@playwright/mcp/package.json", "run `make deps`, or `npm ci` in integration/js")
+	clients := []string{"pwmcp", "playwright", "puppeteer", "chromedp", "mcp"}
 	admin, agents, toks := agentTokens(t, clients...)
 	port := freePort(t)
 	s := startWithTokens(t, map[string]string{"AUDIT_LOG": "commands", "CDP_PORT": strconv.Itoa(port)}, toks...)
 	s.CDPPort = port
 	site, _ := scopedSite(t)
+
+	func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := scrytest.Dial(ctx, nil, browserWS(t, ctx, s, "", bearer(admin)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		waitFor(t, 20*time.Second, "the start tab, about:blank", func() error {
+			ts, err := tabs(ctx, c)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, tb := range ts {
+				if !strings.Contains(tb.URL, ".top-chrome/") { // the browser window's own pages
+					got = append(got, tb.URL)
+				}
+			}
+			if !slices.Equal(got, []string{"about:blank"}) {
+				return fmt.Errorf("the tabs are %q, want [about:blank]", got)
+			}
+			return nil
+		})
+	}()
+	if res := runScript(t, "pwmcp_flow.mjs", "SCRY_CDP_URL="+s.CDPURL(), "SCRY_TOKEN="+agents["pwmcp"],
+		"SCRY_PAGE_URL="+site.URL, "SCRY_OUT_DIR="+t.TempDir()); !res.OK || !strings.Contains(res.Text, "clicked:pwmcp:served") {
+		t.Errorf("Playwright MCP with an agent token: %+v, want browser_evaluate to return clicked:pwmcp:served", res)
+	}
 
 	// Playwright: fill and pressSequentially, and page.route answers /data.
 	if res, seen := runScoped(t, s, "playwright", "drive", agents["playwright"], site.URL); !res.OK {
@@ -299,6 +335,7 @@ func TestAgentTokenRealClients(t *testing.T) {
 		t.Errorf("scry refused commands of real clients' ordinary flows (a bug in internal/cdprole's allow-lists):\n  %s", strings.Join(r, "\n  "))
 	}
 	want := map[string][]string{
+		"pwmcp":      {"Input.", "Page.captureScreenshot", "Runtime.", "Page.navigate", "Page.addScriptToEvaluateOnNewDocument"},
 		"playwright": {"Input.", "Page.captureScreenshot", "Runtime.", "Fetch.", "Target.createTarget"},
 		"puppeteer":  {"Input.", "Page.captureScreenshot", "Runtime.", "Target.createTarget"},
 		"chromedp":   {"Input.", "Page.captureScreenshot", "Runtime.", "Page.navigate", "Target.createTarget"},
