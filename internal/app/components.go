@@ -17,6 +17,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/metrics"
 	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/supervise"
+	"github.com/dataplanelabs/scry/internal/tokens"
 	"github.com/dataplanelabs/scry/internal/vnc"
 )
 
@@ -48,7 +49,8 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 	s.bconn = &browserConn{addr: s.internalCDP(), log: s.log.With("component", "cdp-client")}
 	var targetURL func(string) (string, bool)
 	var targetHistory func(string) ([]string, error)
-	if cfg.Tokens.Scoped() {
+	if cfg.TokensFile != "" {
+		// Scoped tokens are in use, or may be added while scry runs.
 		s.targets = newTargetURLs(s.internalCDP())
 		s.bconn.WatchTargets(s.targets)
 		targetURL, targetHistory = s.targets.URL, s.targets.History
@@ -80,6 +82,12 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		BodyTimeout: cfg.HeaderTimeout,
 	})
 	s.cdpDoor = s.newDoor("cdp", cfg.CDPPort, s.proxy)
+	if cfg.TokensFile != "" {
+		s.tokensFile = &tokens.File{
+			Path: cfg.TokensFile, Legacy: cfg.CDPToken, Current: cfg.Tokens,
+			Changed: s.proxy.SetTokens, Logger: s.log.With("component", "tokens"),
+		}
+	}
 	if cfg.CDPNoAuthPort != 0 {
 		// Selenium's door: the same bridge without the token, on
 		// loopback only (see cdpproxy.Proxy.NoToken).

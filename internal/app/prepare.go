@@ -122,7 +122,7 @@ func (s *scry) prepareProfile() error {
 		return err
 	}
 	s.log.Info("navigation blocklist set", "file_urls", map[bool]string{true: "allowed", false: "blocked"}[s.cfg.AllowFileURLs])
-	if s.cfg.Tokens.Scoped() {
+	if s.cfg.TokensFile != "" {
 		return s.prepareDownloads()
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/dataplanelabs/scry/internal/metrics"
 	"github.com/dataplanelabs/scry/internal/novnc"
 	"github.com/dataplanelabs/scry/internal/profile"
+	"github.com/dataplanelabs/scry/internal/tokens"
 	"github.com/dataplanelabs/scry/internal/vnc"
 )
 
@@ -59,6 +60,9 @@ type scry struct {
 	cookies   *cookies.Snapshotter // nil with SESSION_COOKIES=off
 	cdpDoor   *door.Server
 	novncDoor *door.Server
+	// tokensFile reads CDP_TOKENS_FILE again when it changes (nil when
+	// unset).
+	tokensFile *tokens.File
 	// cdpNoAuthDoor is CDP_NOAUTH_PORT's door (nil when unset): the
 	// agent door without the token, on loopback only, for Selenium.
 	cdpNoAuthDoor *door.Server
@@ -206,6 +210,13 @@ func (s *scry) startAll(ctx context.Context) error {
 	s.log.Info("agent door open", "addr", s.cdpDoor.Address(), "allowed_hosts", s.cfg.CDPAllowedHosts,
 		"allowed_origins", s.cfg.CDPAllowedOrigins, "token_required", s.cfg.Tokens.Len() > 0, "tokens", s.cfg.Tokens.Names(),
 		"audit_log", s.cfg.AuditLog, "max_conns", s.cfg.CDPMaxConns)
+	if s.tokensFile != nil {
+		// Tokens added, rotated or revoked in the file take effect
+		// from now on, without a restart.
+		if err := s.start(ctx, "tokens file", s.tokensFile); err != nil {
+			return err
+		}
+	}
 	if s.cdpNoAuthDoor != nil {
 		if err := s.start(ctx, "agent door without the token", s.cdpNoAuthDoor); err != nil {
 			return fmt.Errorf("open the agent door without the token (CDP_NOAUTH_PORT): %w", err)
@@ -273,6 +284,9 @@ func (s *scry) closeDoors(ctx context.Context) {
 		}
 	}
 	wg.Wait()
+	if s.tokensFile != nil {
+		s.tokensFile.Close(ctx)
+	}
 	if s.proxy != nil {
 		s.proxy.Close()
 	}

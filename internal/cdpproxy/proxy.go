@@ -150,8 +150,14 @@ type Proxy struct {
 	// refusedLog does the same for refused CDP commands, per token.
 	refusedLog *ratelog.Limiter
 
+	// tokens is the door's token set: cfg.Tokens until SetTokens
+	// replaces it. retired are the sets it replaced, whose tokens the log
+	// still blanks.
+	tokens  atomic.Pointer[tokens.Set]
+	retired []*tokens.Set
+
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]connInfo
 	closed bool
 	active int // upgrades admitted and not yet finished
 	nextID atomic.Uint64
@@ -174,17 +180,17 @@ func New(cfg Config) *Proxy {
 	if cfg.Audit == nil {
 		cfg.Audit = cfg.Logger
 	}
-	cfg.Tokens = withLegacy(cfg.Tokens, cfg.Token)
 	p := &Proxy{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		obs:    cfg.Observer,
 		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAliveConfig: cfg.KeepAlive},
-		conns:  map[net.Conn]struct{}{},
+		conns:  map[net.Conn]connInfo{},
 
 		refusalLog: ratelog.New(refusalBurst, time.Second),
 		refusedLog: newRefusedLog(),
 	}
+	p.tokens.Store(withLegacy(cfg.Tokens, cfg.Token))
 	if p.obs == nil {
 		p.obs = nopObserver{}
 	}
@@ -319,7 +325,14 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, reason string, co
 // client put it there, blanked. The query, where the token belongs, is
 // never logged.
 func (p *Proxy) logPath(r *http.Request) string {
-	return p.cfg.Tokens.Redact(r.URL.Path)
+	p.mu.Lock()
+	retired := p.retired
+	p.mu.Unlock()
+	path := p.tokenSet().Redact(r.URL.Path)
+	for _, set := range retired {
+		path = set.Redact(path)
+	}
+	return path
 }
 
 // route returns the Routes handler for path, if any.
@@ -446,8 +459,8 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 	// /json/new's query is the URL of the page to open, which Chrome reads
 	// raw. A token parameter that is not scry's (no CDP_TOKEN, or another
 	// value) belongs to that URL and is left alone.
-	if p.cfg.Tokens.Len() > 0 {
-		out.URL.RawQuery = withoutToken(discoveryCommand(r.URL.EscapedPath()), r.URL.RawQuery, p.cfg.Tokens)
+	if set := p.tokenSet(); set.Len() > 0 {
+		out.URL.RawQuery = withoutToken(discoveryCommand(r.URL.EscapedPath()), r.URL.RawQuery, set)
 	}
 	return out
 }
@@ -596,12 +609,13 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, e
 // HTTP URL can follow the WebSocket URL it is handed. Each client gets its
 // own token back, never another (an agent never learns the admin's).
 func (p *Proxy) tokenQuery(r *http.Request) url.Values {
-	if p.cfg.Tokens.Len() == 0 || noToken(r) {
+	set := p.tokenSet()
+	if set.Len() == 0 || noToken(r) {
 		// The door without the token never hands one out: it would
 		// open CDP_PORT to whoever can reach this one.
 		return nil
 	}
-	tok, ok := p.cfg.Tokens.Match(RequestToken(r))
+	tok, ok := set.Match(RequestToken(r))
 	if !ok {
 		return nil
 	}
@@ -743,7 +757,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, who token
 		backend.Close()
 		return
 	}
-	if !p.track(client, backend) {
+	if !p.track(connInfo{id: id, who: who}, client, backend) {
 		client.Close()
 		backend.Close()
 		return
@@ -843,14 +857,23 @@ func (a *accessWriter) status() int {
 	return a.code
 }
 
-func (p *Proxy) track(cs ...net.Conn) bool {
+// connInfo is who holds a tracked connection.
+type connInfo struct {
+	id  uint64
+	who tokens.Token
+}
+
+// track registers a connection's two legs, unless the door is closed or
+// its token was revoked since the request was checked (SetTokens holds
+// p.mu while it swaps the set and closes what it revokes).
+func (p *Proxy) track(ci connInfo, cs ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || !p.stillValid(ci.who) {
 		return false
 	}
 	for _, c := range cs {
-		p.conns[c] = struct{}{}
+		p.conns[c] = ci
 	}
 	return true
 }
@@ -888,13 +911,55 @@ func (p *Proxy) Open() int {
 	return len(p.conns) / 2
 }
 
+// tokenSet is the door's current token set.
+func (p *Proxy) tokenSet() *tokens.Set { return p.tokens.Load() }
+
+// SetTokens replaces the door's tokens (CDP_TOKENS_FILE read again, with
+// CDP_TOKEN's added as at start). Requests from now on are checked
+// against set, and every open connection whose token set lacks (revoked,
+// rotated, or given another role) is closed, so a revoked token loses the
+// browser at once, not at its client's next connect.
+func (p *Proxy) SetTokens(set *tokens.Set) {
+	set = withLegacy(set, p.cfg.Token)
+	p.mu.Lock()
+	old := p.tokens.Swap(set)
+	if len(p.retired) < maxRetired {
+		p.retired = append(p.retired, old)
+	}
+	var revoked []net.Conn
+	seen := map[uint64]bool{}
+	for c, ci := range p.conns {
+		if p.stillValid(ci.who) {
+			continue
+		}
+		revoked = append(revoked, c)
+		if !seen[ci.id] {
+			seen[ci.id] = true
+			p.log.Info("closing a cdp connection: its token was revoked or changed", "conn", ci.id, "token", ci.who.Name, "role", ci.who.Role.String())
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range revoked {
+		c.Close()
+	}
+}
+
+// stillValid reports whether who's token is in the current set (always,
+// for the door without tokens and CDP_NOAUTH_PORT).
+func (p *Proxy) stillValid(who tokens.Token) bool {
+	return who == anyone || who == noAuth || p.tokenSet().Has(who)
+}
+
+// maxRetired bounds the replaced token sets kept for blanking the log.
+const maxRetired = 64
+
 // Close ends every spliced WebSocket connection and refuses new ones.
 // http.Server.Shutdown does not see hijacked connections; this does.
 func (p *Proxy) Close() {
 	p.mu.Lock()
 	p.closed = true
 	conns := p.conns
-	p.conns = map[net.Conn]struct{}{}
+	p.conns = map[net.Conn]connInfo{}
 	p.mu.Unlock()
 	for c := range conns {
 		c.Close()

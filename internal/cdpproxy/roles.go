@@ -31,13 +31,14 @@ func withLegacy(set *tokens.Set, token string) *tokens.Set {
 // identify returns the token r carries, or false if the door asks for one
 // and r has none that matches.
 func (p *Proxy) identify(r *http.Request) (tokens.Token, bool) {
+	set := p.tokenSet()
 	switch {
 	case noToken(r):
 		return noAuth, true
-	case p.cfg.Tokens.Len() == 0:
+	case set.Len() == 0:
 		return anyone, true
 	}
-	return p.cfg.Tokens.Match(RequestToken(r))
+	return set.Match(RequestToken(r))
 }
 
 // filtered reports whether who's WebSocket connections are read command by

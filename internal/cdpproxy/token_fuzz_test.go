@@ -1,6 +1,7 @@
 package cdpproxy
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -74,7 +75,7 @@ func checkForwardedQuery(t *testing.T, path, rawQuery, token string) {
 	if !TokenMatches(token, RequestToken(r)) {
 		return // refused: nothing is forwarded
 	}
-	p := &Proxy{cfg: Config{Backend: "127.0.0.1:9223", Token: token, Tokens: withLegacy(nil, token)}}
+	p := New(Config{Backend: "127.0.0.1:9223", Token: token, Logger: slog.New(slog.DiscardHandler)})
 	out := p.outgoing(r)
 	if out.URL.Path != path {
 		t.Fatalf("%s forwarded as %s", path, out.URL.Path)

@@ -42,6 +42,9 @@ type Config struct {
 	// Tokens holds every token the agent door accepts: CDP_TOKENS_FILE's,
 	// and CDP_TOKEN's as one more admin token. Empty: no token is asked.
 	Tokens *tokens.Set
+	// TokensFile is CDP_TOKENS_FILE: scry reads it again while it runs
+	// (tokens.File), so agent and observer tokens may come at any time.
+	TokensFile string
 	// AuditLog is "off", "summary" or "commands" (AUDIT_LOG, its empty
 	// default resolved).
 	AuditLog string
@@ -113,8 +116,8 @@ var Vars = []Var{
 	{"CDP_ALLOWED_ORIGINS", "", "comma-separated Origins allowed on CDP_PORT (\"*\" for any); none by default"},
 	{"CDP_TOKEN", "", "if set, every request on CDP_PORT must carry it: Authorization: Bearer TOKEN or ?token=TOKEN"},
 	{"CDP_TOKEN_FILE", "", "file holding the token (e.g. a mounted Kubernetes Secret); wins over CDP_TOKEN"},
-	{"CDP_TOKENS_FILE", "", "file of named tokens with roles, one NAME ROLE TOKEN per line (admin, agent, observer); with CDP_TOKEN, that is one more admin token"},
-	{"AUDIT_LOG", "", "off, summary (a JSON line per CDP connection of a scoped token: its commands by method and its refusals) or commands (a JSON line per command, never its parameters); empty: summary if CDP_TOKENS_FILE has agent or observer tokens, else off"},
+	{"CDP_TOKENS_FILE", "", "file of named tokens with roles, one NAME ROLE TOKEN per line (admin, agent, observer), read again within 5 s of a change (a revoked token's connections are closed); with CDP_TOKEN, that is one more admin token"},
+	{"AUDIT_LOG", "", "off, summary (a JSON line per CDP connection of a scoped token: its commands by method and its refusals) or commands (a JSON line per command, never its parameters); empty: summary if CDP_TOKENS_FILE is set, else off"},
 	{"CDP_MAX_CONNS", "128", "cap on concurrent CDP WebSocket connections (0: no cap)"},
 	{"CDP_NOAUTH_PORT", "", "if set, a second agent door on 127.0.0.1 only that does not ask for CDP_TOKEN (for Selenium's debuggerAddress)"},
 	{"VNC_MAX_VIEWERS", "16", "cap on concurrent noVNC viewers (0: no cap)"},
@@ -299,6 +302,7 @@ func (e *envReader) readToken(c *Config) {
 	}
 	c.Tokens = &tokens.Set{}
 	if f := e.get("CDP_TOKENS_FILE"); f != "" {
+		c.TokensFile = f
 		set, err := tokens.Load(f)
 		if err != nil {
 			e.fail(fmt.Errorf("CDP_TOKENS_FILE=%q: %w (one NAME ROLE TOKEN per line; the role is admin, agent or observer)", f, err))
@@ -315,7 +319,8 @@ func (e *envReader) readToken(c *Config) {
 	switch c.AuditLog {
 	case "":
 		c.AuditLog = "off"
-		if c.Tokens.Scoped() {
+		if c.TokensFile != "" {
+			// Scoped tokens are, or may be added, in use.
 			c.AuditLog = "summary"
 		}
 	case "off", "summary", "commands":

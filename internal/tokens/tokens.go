@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/dataplanelabs/scry/internal/cdprole"
@@ -179,19 +178,11 @@ const maxFileSize = 1 << 20
 // Load reads a tokens file (see the package doc). Errors name the file and
 // the line, never a token.
 func Load(path string) (*Set, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	s, err := Parse(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if s.Len() == 0 {
-		return nil, errors.New("no tokens in it: add lines of NAME ROLE TOKEN")
-	}
-	return s, nil
+	return parseFile(data)
 }
 
 // Parse reads the lines of a tokens file.
