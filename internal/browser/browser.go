@@ -37,8 +37,9 @@ var DesignFlags = []string{
 // the extra flags, as Chromium reads a URL): the new-tab page is one of
 // the browser's own pages, where an agent token may not run scripts, so
 // an agent that takes the first tab (Playwright MCP does) would find it
-// unusable. A profile set to restore its pages or open listed ones is
-// left to do so, without one more blank tab at every start.
+// unusable. A profile set to restore its pages or open listed ones (or
+// CHROME_EXTRA_FLAGS with --restore-last-session) is left to do so,
+// without one more blank tab at every start.
 func Flags(c *config.Config, startup Startup) []string {
 	flags := append([]string{}, DesignFlags...)
 	flags = append(flags,
@@ -72,7 +73,7 @@ func Flags(c *config.Config, startup Startup) []string {
 		fmt.Sprintf("--window-size=%d,%d", c.Screen.Width, c.Screen.Height+1),
 	)
 	flags = append(flags, c.ChromeExtraFlags...)
-	if startup == StartupNewTab {
+	if startup == StartupNewTab && !c.HasExtraFlag("restore-last-session") {
 		flags = append(flags, StartURL)
 	}
 	return flags

@@ -115,10 +115,15 @@ func TestFlagsStartURL(t *testing.T) {
 	if f := Flags(cfg, StartupNewTab); f[len(f)-1] != "about:blank" || f[len(f)-2] != "--lang=de-DE" {
 		t.Errorf("new-tab profile: Flags end with %q, want --lang=de-DE about:blank", f[len(f)-2:])
 	}
-	for _, st := range []Startup{StartupRestore, StartupURLs} {
-		for _, f := range Flags(cfg, st) {
+	restoring := &config.Config{ProfileDir: "/data", CDPInternalPort: 9223, Screen: config.Screen{Width: 1, Height: 1, Depth: 24},
+		ChromeExtraFlags: []string{"--restore-last-session"}}
+	for _, tc := range []struct {
+		cfg *config.Config
+		st  Startup
+	}{{cfg, StartupRestore}, {cfg, StartupURLs}, {restoring, StartupNewTab}} {
+		for _, f := range Flags(tc.cfg, tc.st) {
 			if !strings.HasPrefix(f, "-") {
-				t.Errorf("startup %d: Flags carry the URL %q", st, f)
+				t.Errorf("startup %d, extra flags %q: Flags carry the URL %q", tc.st, tc.cfg.ChromeExtraFlags, f)
 			}
 		}
 	}

@@ -103,7 +103,9 @@ const (
 )
 
 // startupOf reads the setting from the preferences (session.restore_on_startup:
-// 1 restores, 4 opens the listed URLs, 5 or nothing opens a new tab).
+// 1 restores, 6 restores and opens the listed URLs, 4 opens the listed
+// URLs, 5 or nothing opens a new tab). A managed RestoreOnStartup policy
+// is not seen here.
 func startupOf(prefs map[string]json.RawMessage) Startup {
 	var session struct {
 		RestoreOnStartup int `json:"restore_on_startup"`
@@ -112,7 +114,7 @@ func startupOf(prefs map[string]json.RawMessage) Startup {
 		return StartupNewTab
 	}
 	switch session.RestoreOnStartup {
-	case 1:
+	case 1, 6:
 		return StartupRestore
 	case 4:
 		return StartupURLs

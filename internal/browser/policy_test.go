@@ -108,6 +108,7 @@ func TestSetURLBlocklistReadsTheStartupSetting(t *testing.T) {
 		{`{"session":{"restore_on_startup":5}}`, StartupNewTab},
 		{`{"session":{"restore_on_startup":1,"startup_urls":[]}}`, StartupRestore},
 		{`{"session":{"restore_on_startup":4,"startup_urls":["https://a.example/"]}}`, StartupURLs},
+		{`{"session":{"restore_on_startup":6,"startup_urls":["https://a.example/"]}}`, StartupRestore},
 		{`{"session":"odd"}`, StartupNewTab},
 	} {
 		dir := t.TempDir()

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,6 +247,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// One request sees one token set, even if SetTokens swaps it while
+	// the request is served: a token revoked meanwhile is still scry's,
+	// stripped from what reaches Chromium.
+	r = r.WithContext(context.WithValue(r.Context(), tokenSetKey{}, p.tokenSet()))
 	who, ok := p.identify(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scry"`)
@@ -459,7 +464,7 @@ func (p *Proxy) outgoing(r *http.Request) *http.Request {
 	// /json/new's query is the URL of the page to open, which Chrome reads
 	// raw. A token parameter that is not scry's (no CDP_TOKEN, or another
 	// value) belongs to that URL and is left alone.
-	if set := p.tokenSet(); set.Len() > 0 {
+	if set := p.tokensOf(r); set.Len() > 0 {
 		out.URL.RawQuery = withoutToken(discoveryCommand(r.URL.EscapedPath()), r.URL.RawQuery, set)
 	}
 	return out
@@ -609,7 +614,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, e
 // HTTP URL can follow the WebSocket URL it is handed. Each client gets its
 // own token back, never another (an agent never learns the admin's).
 func (p *Proxy) tokenQuery(r *http.Request) url.Values {
-	set := p.tokenSet()
+	set := p.tokensOf(r)
 	if set.Len() == 0 || noToken(r) {
 		// The door without the token never hands one out: it would
 		// open CDP_PORT to whoever can reach this one.
@@ -914,6 +919,19 @@ func (p *Proxy) Open() int {
 // tokenSet is the door's current token set.
 func (p *Proxy) tokenSet() *tokens.Set { return p.tokens.Load() }
 
+// tokenSetKey keys the token set a request was checked against in its
+// context.
+type tokenSetKey struct{}
+
+// tokensOf is the token set r was checked against (serve puts it in r's
+// context), else the current one.
+func (p *Proxy) tokensOf(r *http.Request) *tokens.Set {
+	if set, ok := r.Context().Value(tokenSetKey{}).(*tokens.Set); ok {
+		return set
+	}
+	return p.tokenSet()
+}
+
 // SetTokens replaces the door's tokens (CDP_TOKENS_FILE read again, with
 // CDP_TOKEN's added as at start). Requests from now on are checked
 // against set, and every open connection whose token set lacks (revoked,
@@ -921,10 +939,16 @@ func (p *Proxy) tokenSet() *tokens.Set { return p.tokens.Load() }
 // browser at once, not at its client's next connect.
 func (p *Proxy) SetTokens(set *tokens.Set) {
 	set = withLegacy(set, p.cfg.Token)
+	if set.Len() == 0 {
+		// No token would open the door to everyone: never from a reload.
+		p.log.Error("a reload left no token; the tokens in use stay")
+		return
+	}
 	p.mu.Lock()
 	old := p.tokens.Swap(set)
-	if len(p.retired) < maxRetired {
-		p.retired = append(p.retired, old)
+	p.retired = append(p.retired, old)
+	if len(p.retired) > maxRetired {
+		p.retired = slices.Delete(p.retired, 0, len(p.retired)-maxRetired)
 	}
 	var revoked []net.Conn
 	seen := map[uint64]bool{}
@@ -950,7 +974,8 @@ func (p *Proxy) stillValid(who tokens.Token) bool {
 	return who == anyone || who == noAuth || p.tokenSet().Has(who)
 }
 
-// maxRetired bounds the replaced token sets kept for blanking the log.
+// maxRetired bounds the replaced token sets kept for blanking the log:
+// the latest ones.
 const maxRetired = 64
 
 // Close ends every spliced WebSocket connection and refuses new ones.

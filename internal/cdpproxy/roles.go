@@ -31,7 +31,7 @@ func withLegacy(set *tokens.Set, token string) *tokens.Set {
 // identify returns the token r carries, or false if the door asks for one
 // and r has none that matches.
 func (p *Proxy) identify(r *http.Request) (tokens.Token, bool) {
-	set := p.tokenSet()
+	set := p.tokensOf(r)
 	switch {
 	case noToken(r):
 		return noAuth, true

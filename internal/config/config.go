@@ -116,7 +116,7 @@ var Vars = []Var{
 	{"CDP_ALLOWED_ORIGINS", "", "comma-separated Origins allowed on CDP_PORT (\"*\" for any); none by default"},
 	{"CDP_TOKEN", "", "if set, every request on CDP_PORT must carry it: Authorization: Bearer TOKEN or ?token=TOKEN"},
 	{"CDP_TOKEN_FILE", "", "file holding the token (e.g. a mounted Kubernetes Secret); wins over CDP_TOKEN"},
-	{"CDP_TOKENS_FILE", "", "file of named tokens with roles, one NAME ROLE TOKEN per line (admin, agent, observer), read again within 5 s of a change (a revoked token's connections are closed); with CDP_TOKEN, that is one more admin token"},
+	{"CDP_TOKENS_FILE", "", "file of named tokens with roles, one NAME ROLE TOKEN per line (admin, agent, observer), read again while scry runs: a change is taken within 6 s, and a revoked token's connections are closed; with CDP_TOKEN, that is one more admin token"},
 	{"AUDIT_LOG", "", "off, summary (a JSON line per CDP connection of a scoped token: its commands by method and its refusals) or commands (a JSON line per command, never its parameters); empty: summary if CDP_TOKENS_FILE is set, else off"},
 	{"CDP_MAX_CONNS", "128", "cap on concurrent CDP WebSocket connections (0: no cap)"},
 	{"CDP_NOAUTH_PORT", "", "if set, a second agent door on 127.0.0.1 only that does not ask for CDP_TOKEN (for Selenium's debuggerAddress)"},

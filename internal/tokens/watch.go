@@ -17,14 +17,15 @@ import (
 	"github.com/dataplanelabs/scry/internal/cdprole"
 )
 
-// WatchInterval is how often File reads the tokens file again: a
+// WatchInterval is how often File reads the tokens file again; a change
+// is taken at the second read that finds it, so within two intervals. A
 // Kubernetes Secret's update reaches the mounted file within about a
 // minute, and reading a small file is cheap.
-const WatchInterval = 5 * time.Second
+const WatchInterval = 3 * time.Second
 
 // File keeps the tokens of a tokens file (CDP_TOKENS_FILE) current while
-// scry runs: when the file's content changes, it reads it again and hands
-// the new Set to Changed, so tokens are added, rotated and revoked without
+// scry runs: when the file's content changes (and stays so for one more
+// read), it hands the new Set to Changed, so tokens are added, rotated and revoked without
 // a restart (which would restart the browser). A file that no longer
 // reads (a bad line, gone, empty) changes nothing: the tokens in use stay,
 // and the error is logged, once per content, naming the line but never a
@@ -45,7 +46,10 @@ type File struct {
 	ready chan struct{}
 	stop  chan struct{}
 	stopO sync.Once
-	last  [sha256.Size]byte // the content last read
+	// last is the content last taken (or reported bad), pending one seen
+	// once, to be taken if the next read finds it unchanged.
+	last, pending [sha256.Size]byte
+	broken        bool // the content last taken was bad
 }
 
 func (f *File) init() {
@@ -85,14 +89,27 @@ func (f *File) Run(ctx context.Context) error {
 	}
 }
 
-// check reads the file once and, if its content changed to a valid Set
-// other than the current one, hands that on.
+// check reads the file once. A content that differs from the one last
+// taken is taken only once the next read finds it unchanged: an editor
+// writing the file in place may be caught halfway, with fewer lines (the
+// rest would be revoked) that still read well. A valid Set other than
+// the current one is then handed on; an invalid content is logged.
 func (f *File) check() {
 	data, err := readFile(f.Path)
 	sum := sha256.Sum256(data)
-	if err == nil && sum == f.last {
+	if err != nil {
+		// A read error is a content of its own, apart from an empty file.
+		sum = sha256.Sum256([]byte("error: " + err.Error()))
+	}
+	if sum == f.last {
+		f.pending = [sha256.Size]byte{}
 		return
 	}
+	if sum != f.pending {
+		f.pending = sum // taken if the next read finds the same
+		return
+	}
+	f.last, f.pending = sum, [sha256.Size]byte{}
 	var set *Set
 	if err == nil {
 		set, err = parseFile(data)
@@ -103,15 +120,17 @@ func (f *File) check() {
 		}
 	}
 	if err != nil {
-		if sum != f.last || f.last == ([sha256.Size]byte{}) {
-			f.Logger.Error("CDP_TOKENS_FILE changed but cannot be used; the tokens in use stay until it is fixed",
-				"file", f.Path, "err", err)
-		}
-		f.last = sum
+		f.broken = true
+		f.Logger.Error("CDP_TOKENS_FILE changed but cannot be used; the tokens in use stay until it is fixed",
+			"file", f.Path, "err", err)
 		return
 	}
-	f.last = sum
+	wasBroken := f.broken
+	f.broken = false
 	if set.Same(f.Current) {
+		if wasBroken {
+			f.Logger.Info("CDP_TOKENS_FILE reads again; the tokens in use are unchanged", "file", f.Path)
+		}
 		return
 	}
 	added, removed := f.Current.diff(set)

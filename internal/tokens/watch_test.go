@@ -68,14 +68,19 @@ func watched(t *testing.T, content, legacy string) (*File, *[]*Set, *syncBuf, fu
 func TestFileReloadsAChangedFile(t *testing.T) {
 	f, got, log, write := watched(t, "ci agent "+tokA+"\nops admin "+tokB+"\n", tokD)
 	f.check()
+	f.check()
 	if len(*got) != 0 {
 		t.Fatalf("the unchanged file gave %d new sets", len(*got))
 	}
 	// ci rotated to a new token, ops removed, grafana added.
 	write("ci agent " + tokC + "\ngrafana observer " + tokB + "\n")
 	f.check()
+	if len(*got) != 0 {
+		t.Fatalf("a change was taken at its first read: %d new sets, want 0 until the next read", len(*got))
+	}
+	f.check()
 	if len(*got) != 1 {
-		t.Fatalf("after a change: %d new sets, want 1", len(*got))
+		t.Fatalf("after a change read twice: %d new sets, want 1", len(*got))
 	}
 	s := (*got)[0]
 	if tk, ok := s.Match(tokC); !ok || tk.Name != "ci" {
@@ -102,8 +107,10 @@ func TestFileReloadsAChangedFile(t *testing.T) {
 	// Rewritten unchanged: nothing new.
 	write("ci agent " + tokC + "\ngrafana observer " + tokB + "\n")
 	f.check()
+	f.check()
 	// The same tokens in another order and with comments: nothing new.
 	write("# reordered\ngrafana observer " + tokB + "\nci agent " + tokC + "  # rotated\n")
+	f.check()
 	f.check()
 	if len(*got) != 1 {
 		t.Errorf("an unchanged token list gave %d new sets in all, want 1", len(*got))
@@ -142,10 +149,18 @@ func TestFileKeepsTheTokensWhenTheFileIsBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.check()
+	f.check()
 	if len(*got) != 0 || !strings.Contains(log.String(), "no such file") {
 		t.Errorf("a removed file: %d new sets, log:\n%s", len(*got), log)
 	}
+	write("ci agent " + tokA + "\n")
+	f.check()
+	f.check()
+	if len(*got) != 0 || !strings.Contains(log.String(), "reads again") {
+		t.Errorf("the file fixed back to the tokens in use: %d new sets, log:\n%s", len(*got), log)
+	}
 	write("ci agent " + tokC + "\n")
+	f.check()
 	f.check()
 	if len(*got) != 1 {
 		t.Fatalf("the fixed file gave %d new sets, want 1", len(*got))
@@ -157,6 +172,7 @@ func TestFileKeepsTheTokensWhenTheFileIsBad(t *testing.T) {
 func TestFileLegacyClash(t *testing.T) {
 	f, got, log, write := watched(t, "ci agent "+tokA+"\n", tokD)
 	write("ci agent " + tokA + "\nops admin " + tokD + "\n")
+	f.check()
 	f.check()
 	if len(*got) != 0 || !strings.Contains(log.String(), "CDP_TOKEN") {
 		t.Errorf("a file holding CDP_TOKEN's token: %d new sets, log:\n%s", len(*got), log)
