@@ -3,6 +3,7 @@ package cdpproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -44,6 +45,11 @@ const (
 	// peekLen is how much of a frame from Chromium decides whether it is
 	// an event to redact.
 	peekLen = 128
+	// DefaultCommandMemory is Config.CommandMemory's default: room for
+	// two of the largest commands at once (each held twice while read),
+	// and many ordinary ones; without a bound, 128 connections could
+	// each hold 200 MiB and have the container killed for memory.
+	DefaultCommandMemory = 512 << 20
 )
 
 // conn names one CDP connection for the logs.
@@ -96,10 +102,13 @@ func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend
 			f.policy.TabHistory = f.tabHistory
 		}
 	}
+	// ctx ends a wait for command memory once either direction is done.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	start := time.Now()
 	done := make(chan direction, 2)
 	go func() {
-		n, err := f.upstream(clientBuf)
+		n, err := f.upstream(ctx, clientBuf)
 		done <- direction{"client->chromium", n, err}
 	}()
 	go func() {
@@ -107,6 +116,7 @@ func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend
 		done <- direction{"chromium->client", n, err}
 	}()
 	first := <-done
+	cancel()
 	// Pass the end on, as splice does: the other side normally follows.
 	if first.name == "client->chromium" {
 		closeWrite(backend)
@@ -152,14 +162,24 @@ func closeWrite(c net.Conn) {
 
 // upstream reads the client's frames, checks each command and forwards it
 // to Chromium or answers it. It returns the bytes sent to Chromium.
-func (f *filterConn) upstream(br *bufio.Reader) (int64, error) {
-	r := wsframe.NewReader(br, wsframe.ReaderConfig{RequireMask: true, MaxMessage: maxCommand})
+func (f *filterConn) upstream(ctx context.Context, br *bufio.Reader) (int64, error) {
+	cfg := wsframe.ReaderConfig{RequireMask: true, MaxMessage: maxCommand}
+	if f.policy.Role != cdprole.Admin {
+		cfg.Reserve = func(n, held int64) error { return f.p.reserveCommand(ctx, n, held) }
+		cfg.Release = f.p.cmdMem.Release
+	}
+	r := wsframe.NewReader(br, cfg)
 	var sent int64
 	for {
 		m, err := r.Next()
 		if err != nil {
 			var pe *wsframe.ProtocolError
-			if errors.As(err, &pe) {
+			switch {
+			case errors.Is(err, errCommandMemory):
+				f.c.log.Warn("the memory for scoped tokens' commands is used up, and this connection was halfway through a fragmented command; closing it",
+					"command_memory_mib", f.p.cfg.CommandMemory>>20)
+				f.closeClient(wsframe.CloseTryAgainLater, "scry: "+errCommandMemory.Error())
+			case errors.As(err, &pe):
 				f.c.log.Warn("cdp client broke the WebSocket protocol; closing", "err", pe.Reason)
 				f.closeClient(pe.Code, "scry: "+pe.Reason)
 			}
@@ -178,6 +198,27 @@ func (f *filterConn) upstream(br *bufio.Reader) (int64, error) {
 			return sent, err
 		}
 	}
+}
+
+// errCommandMemory ends a connection that would wait for command memory
+// while holding some.
+var errCommandMemory = errors.New("busy: too many large commands at once; send it again")
+
+// reserveCommand takes n bytes of command memory for a connection that
+// holds held for the command being read. It waits only while it holds
+// none: connections waiting while holding memory could wait on each
+// other forever.
+func (p *Proxy) reserveCommand(ctx context.Context, n, held int64) error {
+	if held+n > p.cfg.CommandMemory {
+		return errCommandMemory // it could never fit
+	}
+	if held == 0 {
+		return p.cmdMem.Acquire(ctx, n)
+	}
+	if p.cmdMem.TryAcquire(n) {
+		return nil
+	}
+	return errCommandMemory
 }
 
 // command decides one data message: it returns the frames to forward, or

@@ -3,6 +3,7 @@ package cdpproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -68,7 +69,7 @@ func FuzzFilterForwardsOnlyAllowed(f *testing.F) {
 		who := tokens.Token{Name: "bot", Role: cdprole.Agent}
 		fc := &filterConn{p: p, c: conn{who: who, log: p.log}, client: client, backend: backend,
 			policy: cdprole.Policy{Role: cdprole.Agent, DownloadDir: "/dl"}, audit: newAuditTrail(p, conn{who: who})}
-		_, _ = fc.upstream(bufio.NewReader(bytes.NewReader(in)))
+		_, _ = fc.upstream(context.Background(), bufio.NewReader(bytes.NewReader(in)))
 
 		r := wsframe.NewReader(bytes.NewReader(backend.buf.Bytes()), wsframe.ReaderConfig{RequireMask: true, MaxMessage: maxCommand})
 		for {

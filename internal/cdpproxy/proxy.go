@@ -32,6 +32,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/dataplanelabs/scry/internal/hostpolicy"
 	"github.com/dataplanelabs/scry/internal/ratelog"
 	"github.com/dataplanelabs/scry/internal/relay"
@@ -102,6 +104,13 @@ type Config struct {
 	TargetHistory func(targetID string) ([]string, error)
 	// MaxConns caps concurrent CDP WebSocket connections; 0 means no cap.
 	MaxConns int
+	// CommandMemory bounds the memory the connections of agent and
+	// observer tokens hold, all together, for the commands being read
+	// (each up to maxCommand, held twice while read); 0 means
+	// DefaultCommandMemory. Past it a command waits for memory, or, when
+	// its connection already holds some for it (a fragmented command),
+	// ends the connection (close code 1013).
+	CommandMemory int64
 	// Health serves /healthz and /readyz without a token (they reveal
 	// nothing); Metrics serves /metrics behind the token. Both are
 	// answered by scry, never forwarded to Chromium.
@@ -157,6 +166,9 @@ type Proxy struct {
 	tokens  atomic.Pointer[tokens.Set]
 	retired []*tokens.Set
 
+	// cmdMem is CommandMemory's budget.
+	cmdMem *semaphore.Weighted
+
 	mu     sync.Mutex
 	conns  map[net.Conn]connInfo
 	closed bool
@@ -192,6 +204,10 @@ func New(cfg Config) *Proxy {
 		refusedLog: newRefusedLog(),
 	}
 	p.tokens.Store(withLegacy(cfg.Tokens, cfg.Token))
+	if p.cfg.CommandMemory <= 0 {
+		p.cfg.CommandMemory = DefaultCommandMemory
+	}
+	p.cmdMem = semaphore.NewWeighted(p.cfg.CommandMemory)
 	if p.obs == nil {
 		p.obs = nopObserver{}
 	}

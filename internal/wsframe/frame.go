@@ -72,6 +72,7 @@ const (
 	CloseProtocolError uint16 = 1002
 	CloseInvalidData   uint16 = 1007
 	CloseTooBig        uint16 = 1009
+	CloseTryAgainLater uint16 = 1013
 )
 
 // MaxControlPayload is the most a control frame may carry.

@@ -37,6 +37,18 @@ type ReaderConfig struct {
 	// means DefaultMaxMessage (64 MiB). A frame that would exceed it is
 	// refused from its header, before its payload is read or allocated.
 	MaxMessage int64
+	// Reserve, if set, is called before a data frame's payload is read,
+	// with the memory the Reader will hold for it (n, twice its length:
+	// the raw frame and the unmasked payload) and what it already holds
+	// for the message (held, from its earlier fragments). It may block
+	// until n is free, but only while held is 0: a Reader blocked holding
+	// memory could wait forever on others doing the same. An error ends
+	// the read: Next returns it. Release gets back what Reserve granted
+	// for a message when the next Next begins (the caller is done with
+	// the message) or when reading fails. Together they bound the memory
+	// of many Readers at once.
+	Reserve func(n, held int64) error
+	Release func(n int64)
 }
 
 // Reader reads frames from a WebSocket stream and returns whole messages.
@@ -66,6 +78,10 @@ type Reader struct {
 	// buffers the next call may reset.
 	dataDone bool
 
+	reserve  func(n, held int64) error
+	release  func(int64)
+	reserved int64 // granted by reserve for the message being assembled
+
 	err error // sticky: once reading fails, it stays failed
 }
 
@@ -75,7 +91,15 @@ func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
 	if m <= 0 {
 		m = DefaultMaxMessage
 	}
-	return &Reader{src: r, requireMask: cfg.RequireMask, max: m}
+	return &Reader{src: r, requireMask: cfg.RequireMask, max: m, reserve: cfg.Reserve, release: cfg.Release}
+}
+
+// giveBack returns what reserve granted for the last message.
+func (r *Reader) giveBack() {
+	if r.reserved > 0 && r.release != nil {
+		r.release(r.reserved)
+	}
+	r.reserved = 0
 }
 
 // keepBuffer is the largest buffer a Reader keeps for the next message;
@@ -104,6 +128,7 @@ func (r *Reader) Next() (Message, error) {
 	m, err := r.next()
 	if err != nil {
 		r.err = err
+		r.giveBack()
 		return Message{}, err
 	}
 	return m, nil
@@ -113,6 +138,7 @@ func (r *Reader) next() (Message, error) {
 	if r.dataDone {
 		r.payload, r.raw = reuse(r.payload), reuse(r.raw)
 		r.dataDone = false
+		r.giveBack()
 	}
 	for {
 		h, n, err := readHeader(r.src, &r.hdr)
@@ -158,6 +184,12 @@ func (r *Reader) next() (Message, error) {
 		if h.Opcode != OpContinuation {
 			r.op = h.Opcode
 			r.inMessage = true
+		}
+		if r.reserve != nil && h.Length > 0 {
+			if err := r.reserve(2*h.Length, r.reserved); err != nil {
+				return Message{}, err
+			}
+			r.reserved += 2 * h.Length
 		}
 		r.raw = append(r.raw, r.hdr[:n]...)
 		start := len(r.raw)

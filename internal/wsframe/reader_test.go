@@ -332,3 +332,85 @@ func BenchmarkMask(b *testing.B) {
 		Mask(testMask, 1, buf)
 	}
 }
+
+// budget records a Reader's Reserve and Release calls.
+type budget struct {
+	held, peak int64
+	msg        int64 // held for the message being read
+	calls      []string
+	refuseOver int64 // Reserve fails past this much held; 0: never
+}
+
+func (b *budget) config() ReaderConfig {
+	return ReaderConfig{RequireMask: true,
+		Reserve: func(n, held int64) error {
+			if held != b.msg {
+				b.calls = append(b.calls, fmt.Sprintf("held %d, want %d", held, b.msg))
+			}
+			if b.refuseOver > 0 && b.held+n > b.refuseOver {
+				b.calls = append(b.calls, fmt.Sprint("refuse ", n))
+				return errors.New("over budget")
+			}
+			b.held += n
+			b.msg += n
+			b.peak = max(b.peak, b.held)
+			b.calls = append(b.calls, fmt.Sprint("reserve ", n))
+			return nil
+		},
+		Release: func(n int64) {
+			b.held -= n
+			b.msg = 0
+			b.calls = append(b.calls, fmt.Sprint("release ", n))
+		},
+	}
+}
+
+// Reserve is asked for each data frame's payload (twice its length) before
+// it is read, control frames between fragments cost nothing, and Release
+// gets the whole message's share back when the next Next begins, or when
+// reading fails; nothing stays held.
+func TestReserveAndRelease(t *testing.T) {
+	stream, _ := encode(true,
+		frame{OpText, false, "12345"},
+		frame{OpPing, true, "p"},
+		frame{OpContinuation, true, "678"},
+		frame{OpText, true, ""},
+		frame{OpText, true, "abcd"},
+	)
+	b := &budget{}
+	r := NewReader(bytes.NewReader(stream), b.config())
+	for range 4 {
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.held != 8 {
+		t.Errorf("while the last message is the caller's, %d bytes held, want 8", b.held)
+	}
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Next at the end = %v", err)
+	}
+	want := "[reserve 10 reserve 6 release 16 reserve 8 release 8]"
+	if got := fmt.Sprint(b.calls); got != want || b.held != 0 {
+		t.Errorf("calls %s, %d held; want %s, 0 held", got, b.held, want)
+	}
+
+	// A message cut off, and a Reserve that fails: what was granted comes back.
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		b      *budget
+	}{
+		{"cut off", stream[:len(stream)-2], &budget{}},
+		{"refused", stream, &budget{refuseOver: 12}},
+	} {
+		r := NewReader(bytes.NewReader(tc.stream), tc.b.config())
+		var err error
+		for err == nil {
+			_, err = r.Next()
+		}
+		if tc.b.held != 0 {
+			t.Errorf("%s (%v): %d bytes still held; calls %v", tc.name, err, tc.b.held, tc.b.calls)
+		}
+	}
+}
