@@ -10,7 +10,7 @@
 //   SCRY_MCP_ARGS  its arguments as a JSON object (default {})
 //   SCRY_MCP_FIRST optional calls to make before it, in one session, as a
 //                  JSON array of {"name", "arguments"}
-import { startServer, initialize, textOf } from './mcpclient.mjs';
+import { startServer, textOf, callTool, runFlow } from './mcpclient.mjs';
 
 const cmd = JSON.parse(process.env.SCRY_MCP_CMD ?? '[]');
 const tool = process.env.SCRY_MCP_TOOL;
@@ -21,28 +21,12 @@ if (cmd.length === 0 || !tool) {
 }
 
 const mcp = startServer(cmd[0], cmd.slice(1));
-const { server, request } = mcp;
-
-function finish(ok, field) {
-  console.log(JSON.stringify({ client: 'mcp', tool, ok, ...field }));
-  server.kill();
-  process.exit(ok ? 0 : 1);
-}
-
-const timer = setTimeout(() => finish(false, { error: 'timed out after 60s' }), 60_000);
-server.on('exit', (code) => finish(false, { error: `the MCP server exited (${code}) before answering` }));
-try {
-  await initialize(mcp);
+await runFlow(mcp, { client: 'mcp', tool }, async () => {
   for (const call of JSON.parse(process.env.SCRY_MCP_FIRST || '[]')) {
-    const r = await request('tools/call', call);
-    if (r.isError) throw new Error(`${call.name}: ${(r.content ?? []).map((c) => c.text).join('\n')}`);
+    await callTool(mcp, call.name, call.arguments);
   }
-  const res = await request('tools/call', { name: tool, arguments: toolArgs });
-  clearTimeout(timer);
+  const res = await mcp.request('tools/call', { name: tool, arguments: toolArgs });
   const text = textOf(res) || JSON.stringify(res);
-  server.removeAllListeners('exit');
-  finish(!res.isError, res.isError ? { error: text } : { text });
-} catch (e) {
-  server.removeAllListeners('exit');
-  finish(false, { error: String(e?.message ?? e) });
-}
+  if (res.isError) throw new Error(text);
+  return text;
+}, 60_000);

@@ -10,7 +10,7 @@
 //   SCRY_WS_URL    scry's stable endpoint, ws://host:port/
 //   SCRY_TOKEN     the token, sent in the Authorization header (--wsHeaders)
 //   SCRY_PAGE_URL  the test's scopedSite
-import { startServer, initialize, textOf } from './mcpclient.mjs';
+import { startServer, textOf, callTool, runFlow } from './mcpclient.mjs';
 
 const wsURL = process.env.SCRY_WS_URL;
 const token = process.env.SCRY_TOKEN ?? '';
@@ -26,14 +26,7 @@ const mcp = startServer(process.execPath, [
   '--no-usage-statistics', '--no-performance-crux',
   '--wsEndpoint', wsURL, '--wsHeaders', JSON.stringify({ Authorization: `Bearer ${token}` }),
 ], { env: { ...process.env, CI: 'true' } });
-const { server, request } = mcp;
-
-// call calls a tool and throws when it answers with an error.
-async function call(name, args = {}) {
-  const res = await request('tools/call', { name, arguments: args });
-  if (res.isError) throw new Error(`${name}: ${textOf(res)}`);
-  return res;
-}
+const call = (name, args) => callTool(mcp, name, args);
 
 function uid(snapshot, role, name) {
   const m = snapshot.match(new RegExp(`uid=(\\S+) ${role} "${name}"`));
@@ -41,16 +34,7 @@ function uid(snapshot, role, name) {
   return m[1];
 }
 
-function finish(ok, field) {
-  console.log(JSON.stringify({ client: 'mcp', ok, ...field }));
-  server.kill();
-  process.exit(ok ? 0 : 1);
-}
-
-setTimeout(() => finish(false, { error: 'timed out after 80s' }), 80_000).unref();
-server.on('exit', (code) => finish(false, { error: `the MCP server exited (${code}) before the flow ended` }));
-try {
-  await initialize(mcp);
+await runFlow(mcp, { client: 'mcp' }, async () => {
   // Page tools want the page's number (--page-id-routing, the default):
   // the one new_page opened is the selected one in its answer's list.
   const pageId = selectedPageId(textOf(await call('new_page', { url: 'about:blank' })));
@@ -66,12 +50,8 @@ try {
   }
   const text = textOf(await onPage('evaluate_script', { function: '() => document.querySelector("#out").textContent' }));
   await call('close_page', { pageId });
-  server.removeAllListeners('exit');
-  finish(true, { text });
-} catch (e) {
-  server.removeAllListeners('exit');
-  finish(false, { error: String(e?.message ?? e) });
-}
+  return text;
+});
 
 // selectedPageId finds the selected page in a tool's list of pages
 // (`2: http://... [selected]`).

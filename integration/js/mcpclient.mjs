@@ -1,6 +1,6 @@
 // A minimal MCP client over stdio (JSON-RPC, one message a line), shared
-// by mcp.mjs and mcp_flow.mjs: spawn the server, initialize it, make
-// requests.
+// by mcp.mjs, mcp_flow.mjs and pwmcp_flow.mjs: spawn the server,
+// initialize it, make requests, run a flow of tool calls.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
@@ -43,3 +43,34 @@ export async function initialize({ server, request }) {
 
 // textOf joins a tool result's text parts.
 export const textOf = (res) => (res.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+
+// callTool calls a tool and throws when it answers with an error.
+export async function callTool({ request }, name, args = {}) {
+  const res = await request('tools/call', { name, arguments: args });
+  if (res.isError) throw new Error(`${name}: ${textOf(res)}`);
+  return res;
+}
+
+// runFlow initializes the server and runs flow, which returns the text to
+// report; then it prints one JSON line, {...fields, "ok", "text" | "error"},
+// and exits: 0 when the flow got through, 1 when a step failed, the server
+// exited first or timeoutMs passed.
+export async function runFlow(mcp, fields, flow, timeoutMs = 80_000) {
+  const { server } = mcp;
+  const finish = (ok, result) => {
+    console.log(JSON.stringify({ ...fields, ok, ...result }));
+    server.kill();
+    process.exit(ok ? 0 : 1);
+  };
+  setTimeout(() => finish(false, { error: `timed out after ${timeoutMs / 1000}s` }), timeoutMs).unref();
+  server.on('exit', (code) => finish(false, { error: `the MCP server exited (${code}) before the flow ended` }));
+  try {
+    await initialize(mcp);
+    const text = await flow();
+    server.removeAllListeners('exit');
+    finish(true, { text });
+  } catch (e) {
+    server.removeAllListeners('exit');
+    finish(false, { error: String(e?.message ?? e) });
+  }
+}

@@ -12,7 +12,7 @@
 //   SCRY_TOKEN     the token, sent in the Authorization header (--cdp-header)
 //   SCRY_PAGE_URL  the test's scopedSite
 //   SCRY_OUT_DIR   where Playwright MCP may write its files
-import { startServer, initialize, textOf } from './mcpclient.mjs';
+import { startServer, textOf, callTool, runFlow } from './mcpclient.mjs';
 
 const cdpURL = process.env.SCRY_CDP_URL;
 const token = process.env.SCRY_TOKEN ?? '';
@@ -29,14 +29,7 @@ const mcp = startServer(process.execPath, [
   '--cdp-endpoint', cdpURL, '--cdp-header', `Authorization: Bearer ${token}`,
   '--output-dir', outDir, '--image-responses', 'allow',
 ], { env: { ...process.env, CI: 'true' } });
-const { server, request } = mcp;
-
-// call calls a tool and throws when it answers with an error.
-async function call(name, args = {}) {
-  const res = await request('tools/call', { name, arguments: args });
-  if (res.isError) throw new Error(`${name}: ${textOf(res)}`);
-  return res;
-}
+const call = (name, args) => callTool(mcp, name, args);
 
 function ref(snapshot, role, name) {
   const m = snapshot.match(new RegExp(`${role} "${name}"[^\\n]*\\[ref=([^\\]]+)\\]`));
@@ -44,16 +37,7 @@ function ref(snapshot, role, name) {
   return m[1];
 }
 
-function finish(ok, field) {
-  console.log(JSON.stringify({ client: 'pwmcp', ok, ...field }));
-  server.kill();
-  process.exit(ok ? 0 : 1);
-}
-
-setTimeout(() => finish(false, { error: 'timed out after 80s' }), 80_000).unref();
-server.on('exit', (code) => finish(false, { error: `the MCP server exited (${code}) before the flow ended` }));
-try {
-  await initialize(mcp);
+await runFlow(mcp, { client: 'pwmcp' }, async () => {
   await call('browser_navigate', { url: pageURL });
   const snap = textOf(await call('browser_snapshot'));
   await call('browser_type', { element: 'name', target: ref(snap, 'textbox', 'name'), text: 'pwmcp', slowly: true });
@@ -65,9 +49,5 @@ try {
   }
   const text = textOf(await call('browser_evaluate', { function: '() => document.querySelector("#out").textContent' }));
   await call('browser_close');
-  server.removeAllListeners('exit');
-  finish(true, { text });
-} catch (e) {
-  server.removeAllListeners('exit');
-  finish(false, { error: String(e?.message ?? e) });
-}
+  return text;
+});

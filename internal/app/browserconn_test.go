@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
 // Every change Chromium reports for a page or frame nudges the cookie
@@ -142,24 +143,6 @@ func (f *fakeCDP) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// syncBuffer is a log sink safe for the watch's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A subscription to target events that failed is retried at the next Get,
 // and only a successful one counts.
 func TestWatchRetriedAfterFailure(t *testing.T) {
@@ -201,7 +184,7 @@ func TestWatchRetriedAfterFailure(t *testing.T) {
 // the subscription still completes and is not repeated.
 func TestWatchOutlivesItsCaller(t *testing.T) {
 	f := newFakeCDP(t, &fakeCDP{hold: make(chan struct{})})
-	var logs syncBuffer
+	var logs scrytest.LogBuffer
 	b := &browserConn{addr: f.addr, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	defer b.Close()
 	b.Navigations()

@@ -3,58 +3,22 @@ package cdpproxy
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/dataplanelabs/scry/internal/ratelog"
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
-// logBuffer collects a logger's JSON records.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// records decodes every record logged so far.
-func (l *logBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var recs []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		recs = append(recs, m)
-	}
-	return recs
-}
-
 // newLog is a debug-level JSON logger writing to a buffer.
-func newLog() (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+func newLog() (*slog.Logger, *scrytest.LogBuffer) {
+	lb := &scrytest.LogBuffer{}
 	return slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 
@@ -118,7 +82,7 @@ func TestProxyAccessLog(t *testing.T) {
 		var got []map[string]any
 		waitFor(t, "the access record of "+tt.method+" "+tt.wantPath, func() bool {
 			got = nil
-			for _, r := range lb.records(t) {
+			for _, r := range lb.Records(t) {
 				if r["msg"] == "request" && r["method"] == tt.method && r["path"] == tt.wantPath && r["status"] == float64(resp.StatusCode) {
 					got = append(got, r)
 				}
@@ -152,7 +116,7 @@ func TestProxyAccessLog(t *testing.T) {
 	_ = c.CloseNow()
 	var closed map[string]any
 	waitFor(t, "the WebSocket's close record", func() bool {
-		for _, r := range lb.records(t) {
+		for _, r := range lb.Records(t) {
 			if r["msg"] == "cdp connection closed" {
 				closed = r
 				return true
@@ -176,7 +140,7 @@ func TestProxyAccessLog(t *testing.T) {
 			t.Errorf("the %s appears in the log:\n%s", name, all)
 		}
 	}
-	for _, r := range lb.records(t) {
+	for _, r := range lb.Records(t) {
 		for k := range r {
 			if k := strings.ToLower(k); strings.Contains(k, "authorization") || strings.Contains(k, "header") || k == "query" || k == "url" {
 				t.Errorf("a record carries %s: %v", k, r)
@@ -202,7 +166,7 @@ func TestRefusalFloodIsNotLogged(t *testing.T) {
 		}
 	}
 	warned, requests := 0, 0
-	for _, r := range lb.records(t) {
+	for _, r := range lb.Records(t) {
 		switch r["msg"] {
 		case "refused":
 			warned++

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/dataplanelabs/scry/internal/scrytest"
 	"github.com/dataplanelabs/scry/internal/tokens"
 	"github.com/dataplanelabs/scry/internal/wsframe"
 )
@@ -37,7 +38,7 @@ func scopedTokens(t *testing.T) *tokens.Set {
 }
 
 // auditLines returns the audit records with message msg.
-func (s *syncBuffer) auditLines(t *testing.T, msg string) []map[string]any {
+func auditLines(t *testing.T, s *scrytest.LogBuffer, msg string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
@@ -52,10 +53,10 @@ func (s *syncBuffer) auditLines(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
-func scopedBridge(t *testing.T, mode string) (*bridge, *syncBuffer) {
+func scopedBridge(t *testing.T, mode string) (*bridge, *scrytest.LogBuffer) {
 	t.Helper()
 	fc := newFakeChrome(t)
-	audit := &syncBuffer{}
+	audit := &scrytest.LogBuffer{}
 	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Tokens: scopedTokens(t),
 		Audit: slog.New(slog.NewJSONHandler(audit, nil)), AuditMode: mode, DownloadDir: "/dl"})
 	return b, audit
@@ -113,15 +114,15 @@ func TestAgentCommandsAreCheckedOneByOne(t *testing.T) {
 		t.Errorf("refused commands counted %q, want [agent Storage.getCookies]", got)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, "the summary line", func() bool { return len(audit.auditLines(t, "cdp connection summary")) == 1 })
-	sum := audit.auditLines(t, "cdp connection summary")[0]
+	waitFor(t, "the summary line", func() bool { return len(auditLines(t, audit, "cdp connection summary")) == 1 })
+	sum := auditLines(t, audit, "cdp connection summary")[0]
 	if sum["token"] != "bot" || sum["role"] != "agent" || sum["commands"] != 3.0 {
 		t.Errorf("summary %v", sum)
 	}
 	if r, _ := sum["refused"].(map[string]any); r["Storage.getCookies"] != 1.0 {
 		t.Errorf("summary refusals %v", sum["refused"])
 	}
-	if ref := audit.auditLines(t, "cdp command refused"); len(ref) != 1 || ref[0]["method"] != "Storage.getCookies" {
+	if ref := auditLines(t, audit, "cdp command refused"); len(ref) != 1 || ref[0]["method"] != "Storage.getCookies" {
 		t.Errorf("refused lines %v", ref)
 	}
 }
@@ -156,8 +157,8 @@ func TestAuditCommandsNeverHoldTypedText(t *testing.T) {
 		call(t, c, `{"id":3,"sessionId":"S1","method":"Page.navigate","params":{"url":"https://example.com/a"}}`)
 		c.Close(websocket.StatusNormalClosure, "")
 	}
-	waitFor(t, "both summaries", func() bool { return len(audit.auditLines(t, "cdp connection summary")) == 2 })
-	lines := audit.auditLines(t, "cdp command")
+	waitFor(t, "both summaries", func() bool { return len(auditLines(t, audit, "cdp connection summary")) == 2 })
+	lines := auditLines(t, audit, "cdp command")
 	if len(lines) != 6 {
 		t.Fatalf("%d command lines, want 6: %s", len(lines), audit)
 	}

@@ -1,33 +1,15 @@
 package cdpproxy
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
-
-// syncBuffer is a log sink the proxy's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestStableBrowserPath(t *testing.T) {
 	tests := []struct {
@@ -60,7 +42,7 @@ func TestStableBrowserPath(t *testing.T) {
 func TestProxyStableEndpoint(t *testing.T) {
 	const token = "stable-endpoint-token-0123456789"
 	fc := newFakeChrome(t)
-	logs := &syncBuffer{}
+	logs := &scrytest.LogBuffer{}
 	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Token: token,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	bearer := http.Header{"Authorization": {"Bearer " + token}}

@@ -1,7 +1,6 @@
 package novnc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,30 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataplanelabs/scry/internal/scrytest"
 	"github.com/dataplanelabs/scry/internal/vnc"
 )
 
 // childUID is the unprivileged user the X server and x11vnc run as when the
 // tests run as root, as scry itself does.
 const childUID, childGID = 1000, 1000
-
-// lockedBuffer collects a child's output for the failure log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func needBinaries(t testing.TB, names ...string) {
 	t.Helper()
@@ -103,7 +85,7 @@ func startXvfb(t testing.TB, width, height int) string {
 		if err != nil {
 			t.Fatalf("%v", err)
 		}
-		out := &lockedBuffer{}
+		out := &scrytest.LogBuffer{}
 		cmd := exec.Command("Xvfb", display, "-screen", "0", fmt.Sprintf("%dx%dx24", width, height),
 			"-nolisten", "tcp", "-noreset", "-displayfd", "3")
 		cmd.ExtraFiles = []*os.File{pw}
@@ -182,7 +164,7 @@ func runX11vnc(t testing.TB, display, password string, port int, extra ...string
 		}
 		opts.PasswordFile = path
 	}
-	out := &lockedBuffer{}
+	out := &scrytest.LogBuffer{}
 	cmd := exec.Command("x11vnc", append(vnc.Args(opts), extra...)...)
 	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
 	cmd.Stdout, cmd.Stderr = out, out

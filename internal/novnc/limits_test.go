@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/dataplanelabs/scry/internal/rfbauth"
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
 // refusals counts what a Handler reports to OnRefused.
@@ -460,7 +461,7 @@ func TestRefusalsReported(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	display := startXvfb(t, testW, testH)
 	vncAddr := startX11vnc(t, display, serverPW)
-	var out lockedBuffer
+	var out scrytest.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const password, paste = "Pa55-w0rd", "pasted-secret-text"
 	h, srv := startServer(t, Config{VNCAddr: vncAddr, ServerPassword: serverPW, Password: password, Logger: log,
@@ -580,7 +581,7 @@ func TestAccessLog(t *testing.T) {
 // TestRefusalFloodIsNotLogged: refused over and over, the door logs a
 // burst per reason, not a line per refusal; every refusal is still counted.
 func TestRefusalFloodIsNotLogged(t *testing.T) {
-	var buf lockedBuffer
+	var buf scrytest.LogBuffer
 	var ref refusals
 	_, srv := startServer(t, Config{VNCAddr: "127.0.0.1:1", ServerPassword: serverPW, OnRefused: ref.add,
 		Logger:    slog.New(slog.NewJSONHandler(&buf, nil)),

@@ -106,7 +106,7 @@ func TestKeepRestarts(t *testing.T) {
 	// defined), even when the child's chatter is at a level
 	// that is off in production.
 	found := false
-	for _, r := range logs.records(t) {
+	for _, r := range logs.Records(t) {
 		if r["msg"] != "exited, restarting" {
 			continue
 		}

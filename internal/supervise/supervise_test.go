@@ -3,62 +3,30 @@ package supervise
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
 // logBuffer collects JSON log records from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records decodes everything logged so far.
-func (b *logBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+type logBuffer struct{ scrytest.LogBuffer }
 
 // contains reports whether the raw log output contains s.
-func (b *logBuffer) contains(s string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Contains(b.buf.Bytes(), []byte(s))
-}
+func (b *logBuffer) contains(s string) bool { return strings.Contains(b.String(), s) }
 
 // has reports whether some record's message is msg.
 func (b *logBuffer) has(t *testing.T, msg string) bool {
 	t.Helper()
-	for _, r := range b.records(t) {
+	for _, r := range b.Records(t) {
 		if r["msg"] == msg {
 			return true
 		}
@@ -348,7 +316,7 @@ func TestOutputLogged(t *testing.T) {
 			}
 			waitDone(t, p)
 			var got []rec
-			for _, r := range logs.records(t) {
+			for _, r := range logs.Records(t) {
 				stream, ok := r["stream"].(string)
 				if !ok {
 					continue // the supervisor's own records
@@ -401,7 +369,7 @@ func TestLongLineChunked(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitDone(t, p)
-			checkChunks(t, logs.records(t), size)
+			checkChunks(t, logs.Records(t), size)
 		})
 	}
 }
@@ -430,7 +398,7 @@ func TestLineWriterChunksLargeWrites(t *testing.T) {
 				total += len(strings.TrimSuffix(s, "\n"))
 			}
 			w.Flush()
-			checkChunks(t, logs.records(t), total)
+			checkChunks(t, logs.Records(t), total)
 		})
 	}
 }

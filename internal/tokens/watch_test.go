@@ -1,41 +1,23 @@
 package tokens
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/cdprole"
+	"github.com/dataplanelabs/scry/internal/scrytest"
 )
 
 const tokD = "dddddddddddddddddddddddd"
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // watched is a tokens file and a File on it whose Changed records each
 // set; check() is called by hand, one read of the file each.
-func watched(t *testing.T, content, legacy string) (*File, *[]*Set, *syncBuf, func(string)) {
+func watched(t *testing.T, content, legacy string) (*File, *[]*Set, *scrytest.LogBuffer, func(string)) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens")
 	write := func(c string) {
@@ -59,7 +41,7 @@ func watched(t *testing.T, content, legacy string) (*File, *[]*Set, *syncBuf, fu
 		}
 	}
 	var got []*Set
-	log := &syncBuf{}
+	log := &scrytest.LogBuffer{}
 	f := &File{Path: path, Legacy: legacy, Current: cur, Logger: slog.New(slog.NewTextHandler(log, nil)),
 		Changed: func(s *Set) { got = append(got, s) }}
 	return f, &got, log, write
