@@ -1197,9 +1197,10 @@ func TestTokensFileErrors(t *testing.T) {
 
 // An agent may look at the browser's own pages (a chrome://settings tab a
 // person left open) but not act on them: they have browser APIs web pages
-// lack. What counts is the page's current URL, so a tab navigated between
-// a web page and an internal one changes with it; and real clients still
-// start with such a tab open, though they attach to every tab.
+// lack. Nor in a tab that has shown one, whatever it shows now: its page
+// can go back there. Its own tabs are the agent's to drive; and real
+// clients still start with such a tab open, though they attach to every
+// tab.
 func TestAgentCannotActOnBrowserPages(t *testing.T) {
 	site := testSite(t)
 	s, tk := startScoped(t, nil)
@@ -1227,18 +1228,25 @@ func TestAgentCannotActOnBrowserPages(t *testing.T) {
 	agent.ok(settings, "DOM.getDocument", nil) // looking is allowed
 	agent.ok(settings, "Page.captureScreenshot", nil)
 
-	// Navigated to a web page, the tab is the agent's to drive...
+	// Navigated to a web page, the tab is still not the agent's to act in:
+	// history.back() from its page goes back to chrome://settings, and
+	// what the agent sent right after would run there before scry heard
+	// of the navigation. Nor may it plant what would outlive one.
 	agent.ok(settings, "Page.navigate", map[string]any{"url": site.URL})
-	agent.waitEval(settings, "location.protocol", `"http:"`)
-	// ...but nothing that would outlive a navigation: history.back() from
-	// the page itself would take it to chrome://settings.
-	for _, method := range []string{"Page.addScriptToEvaluateOnNewDocument", "Fetch.enable"} {
-		m, err := agent.try(settings, method, map[string]any{"source": "1"})
+	admin.waitEval(adminSettings, "location.protocol", `"http:"`)
+	for _, c := range []struct{ method, why string }{
+		{"Runtime.evaluate", "has shown chrome://settings"},
+		{"Input.insertText", "has shown chrome://settings"},
+		{"Page.addScriptToEvaluateOnNewDocument", "chrome://settings"},
+		{"Fetch.enable", "chrome://settings"},
+	} {
+		m, err := agent.try(settings, c.method, map[string]any{"source": "1", "expression": "history.back()", "text": "x"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantScryError(t, method+" on a tab with chrome://settings in its history", m, settings, "whose history holds chrome://settings")
+		wantScryError(t, c.method+" in a tab that has shown chrome://settings", m, settings, c.why)
 	}
+	agent.ok(settings, "DOM.getDocument", nil) // looking still is
 	_, own := agent.openPage(site.URL)
 	agent.ok(own, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": "1"})
 	agent.ok(own, "Fetch.enable", nil)

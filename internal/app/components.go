@@ -49,11 +49,12 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 	s.bconn = &browserConn{addr: s.internalCDP(), log: s.log.With("component", "cdp-client")}
 	var targetURL func(string) (string, bool)
 	var targetHistory func(string) ([]string, error)
+	var targetShown func(string) (string, error)
 	if cfg.TokensFile != "" {
 		// Scoped tokens are in use, or may be added while scry runs.
 		s.targets = newTargetURLs(s.internalCDP())
 		s.bconn.WatchTargets(s.targets)
-		targetURL, targetHistory = s.targets.URL, s.targets.History
+		targetURL, targetHistory, targetShown = s.targets.URL, s.targets.History, s.targets.BrowserPageShown
 	}
 	if cfg.SessionCookies {
 		s.newCookies()
@@ -74,6 +75,7 @@ func (s *scry) newComponents(bin binaries, vncServerPassword string) error {
 		PersonHasControl: s.handoffs.reg.Active,
 		TargetURL:        targetURL,
 		TargetHistory:    targetHistory,
+		TargetShown:      targetShown,
 		MaxConns:         cfg.CDPMaxConns,
 		Health:           s.health(),
 		Metrics:          s.metrics.Handler(),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dataplanelabs/scry/internal/cdp"
+	"github.com/dataplanelabs/scry/internal/cdprole"
 )
 
 // targetURLs keeps the URL of every target Chromium reports on scry's own
@@ -21,6 +22,14 @@ type targetURLs struct {
 	mu    sync.Mutex
 	urls  map[string]string
 	types map[string]string
+	// shown is, per tab, a page of the browser's own it has shown since
+	// scry read its history (checked): history.back() from the tab's
+	// page goes back there.
+	shown   map[string]string
+	checked map[string]bool
+
+	// history reads a tab's history; History in production.
+	history func(targetID string) ([]string, error)
 }
 
 // maxTargets bounds the map; Chromium forgets closed targets, and so does
@@ -28,7 +37,10 @@ type targetURLs struct {
 const maxTargets = 1 << 16
 
 func newTargetURLs(addr string) *targetURLs {
-	return &targetURLs{addr: addr, urls: map[string]string{}, types: map[string]string{}}
+	t := &targetURLs{addr: addr, urls: map[string]string{}, types: map[string]string{},
+		shown: map[string]string{}, checked: map[string]bool{}}
+	t.history = t.History
+	return t
 }
 
 // URL returns targetID's URL, if scry has heard of the target.
@@ -59,15 +71,54 @@ func (t *targetURLs) note(method string, params json.RawMessage) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	id := p.TargetInfo.ID
 	if method == "Target.targetDestroyed" {
-		delete(t.urls, p.TargetID)
-		delete(t.types, p.TargetID)
+		id = p.TargetID
+		delete(t.urls, id)
+		delete(t.types, id)
+		delete(t.shown, id)
+		delete(t.checked, id)
 		return
 	}
-	if _, known := t.urls[p.TargetInfo.ID]; known || len(t.urls) < maxTargets {
-		t.urls[p.TargetInfo.ID] = p.TargetInfo.URL
-		t.types[p.TargetInfo.ID] = p.TargetInfo.Type
+	if _, known := t.urls[id]; known || len(t.urls) < maxTargets {
+		t.urls[id] = p.TargetInfo.URL
+		t.types[id] = p.TargetInfo.Type
+		if _, ok := t.shown[id]; !ok && !cdprole.WebPage(p.TargetInfo.URL) {
+			t.shown[id] = p.TargetInfo.URL
+		}
 	}
+}
+
+// BrowserPageShown returns a page of the browser's own (chrome://settings,
+// a New Tab page) that the tab targetID has shown, "" if none: its page
+// can go back there (history.back()), and what an agent starts there runs
+// with that page's powers, before scry hears of the navigation. The tab's
+// history is read the first time it is asked about; after that, the
+// discovery events keep the answer, since a tab only gains history by
+// navigating, which they report. Targets that are not tabs have none.
+func (t *targetURLs) BrowserPageShown(targetID string) (string, error) {
+	t.mu.Lock()
+	typ, known := t.types[targetID]
+	u, checked := t.shown[targetID], t.checked[targetID]
+	t.mu.Unlock()
+	if known && typ != "page" || checked {
+		return u, nil
+	}
+	urls, err := t.history(targetID)
+	if err != nil {
+		return "", fmt.Errorf("read the tab's history: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, h := range urls {
+		if _, ok := t.shown[targetID]; !ok && !cdprole.WebPage(h) {
+			t.shown[targetID] = h
+		}
+	}
+	if _, live := t.urls[targetID]; live {
+		t.checked[targetID] = true
+	}
+	return t.shown[targetID], nil
 }
 
 // forget empties the map: a new connection's discovery reports every
@@ -77,6 +128,10 @@ func (t *targetURLs) forget() {
 	defer t.mu.Unlock()
 	clear(t.urls)
 	clear(t.types)
+	// Navigations may have gone unseen meanwhile: histories are read
+	// again.
+	clear(t.shown)
+	clear(t.checked)
 }
 
 // historyTimeout bounds asking a tab for its history.

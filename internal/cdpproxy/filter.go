@@ -101,6 +101,9 @@ func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend
 		if p.cfg.TargetHistory != nil {
 			f.policy.TabHistory = f.tabHistory
 		}
+		if p.cfg.TargetShown != nil {
+			f.policy.ShownBrowserPage = f.shownBrowserPage
+		}
 	}
 	// ctx ends a wait for command memory once either direction is done.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -393,6 +396,23 @@ func (f *filterConn) tabHistory(sessionID string) ([]string, error) {
 		return nil, nil
 	}
 	return f.p.cfg.TargetHistory(targetID)
+}
+
+// shownBrowserPage is a browser page the tab a command is for has shown
+// (cdprole.Policy.ShownBrowserPage). A frame's or worker's session has no
+// history of its own; its tab is checked on the tab's session.
+func (f *filterConn) shownBrowserPage(sessionID, targetID string) (string, error) {
+	if sessionID != "" {
+		id, _, ok := f.sessions.page(sessionID)
+		if !ok {
+			return "", fmt.Errorf("session %q is not one of this connection's", cut(sessionID, maxIDLen))
+		}
+		if typ, _ := f.sessions.kind(sessionID); typ != "page" {
+			return "", nil
+		}
+		targetID = id
+	}
+	return f.p.cfg.TargetShown(targetID)
 }
 
 // pageURL is the URL of the page a command is for (cdprole.Policy.PageURL):

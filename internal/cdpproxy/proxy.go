@@ -102,6 +102,10 @@ type Config struct {
 	// TargetHistory, if not nil, returns the URLs in a tab's history
 	// (cdprole.Policy.TabHistory).
 	TargetHistory func(targetID string) ([]string, error)
+	// TargetShown, if not nil, returns a browser page a tab has shown
+	// ("" if none): an agent may not act there either
+	// (cdprole.Policy.ShownBrowserPage).
+	TargetShown func(targetID string) (string, error)
 	// MaxConns caps concurrent CDP WebSocket connections; 0 means no cap.
 	MaxConns int
 	// CommandMemory bounds the memory the connections of agent and

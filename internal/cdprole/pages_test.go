@@ -138,3 +138,41 @@ func TestAgentOnTabsWithBrowserPagesInHistory(t *testing.T) {
 		}
 	}
 }
+
+// In a tab that has shown a browser page, an agent may not act either:
+// history.back() from the web page goes there, and the commands sent
+// right after it would run there before scry hears of the navigation.
+func TestAgentInTabsThatShowedABrowserPage(t *testing.T) {
+	shown := map[string]string{"S-clean": "", "S-settled": "chrome://settings/", "T-settled": "chrome://new-tab-page/"}
+	p := Policy{Role: Agent,
+		PageURL: func(sid, tid string) (string, bool) { return "https://example.com/", true },
+		ShownBrowserPage: func(sid, tid string) (string, error) {
+			key := sid
+			if key == "" {
+				key = tid
+			}
+			u, ok := shown[key]
+			if !ok {
+				return "", fmt.Errorf("no such tab")
+			}
+			return u, nil
+		}}
+	for _, tt := range []struct {
+		msg   string
+		allow bool
+		why   string
+	}{
+		{`{"id":1,"sessionId":"S-clean","method":"Runtime.evaluate","params":{"expression":"1"}}`, true, ""},
+		{`{"id":1,"sessionId":"S-settled","method":"Runtime.evaluate","params":{"expression":"1"}}`, false, "has shown chrome://settings/"},
+		{`{"id":1,"sessionId":"S-settled","method":"Input.insertText","params":{"text":"x"}}`, false, "open a tab of your own"},
+		{`{"id":1,"sessionId":"S-settled","method":"DOM.getDocument","params":{}}`, true, ""}, // looking
+		{`{"id":1,"sessionId":"S-settled","method":"Page.navigate","params":{"url":"https://example.com/"}}`, true, ""},
+		{`{"id":1,"sessionId":"S-gone","method":"Runtime.evaluate","params":{"expression":"1"}}`, false, "cannot check"},
+		{`{"id":1,"method":"Target.sendMessageToTarget","params":{"targetId":"T-settled","message":"{\"id\":2,\"method\":\"Runtime.evaluate\"}"}}`, false, "chrome://new-tab-page/"},
+	} {
+		v := check(t, p, tt.msg)
+		if v.Allow != tt.allow || !strings.Contains(v.Reason, tt.why) {
+			t.Errorf("%s: %+v, want allow %v and a reason with %q", tt.msg, v, tt.allow, tt.why)
+		}
+	}
+}

@@ -34,6 +34,13 @@ type Policy struct {
 	// whose history holds a browser page: going back there (history.back()
 	// from the page itself) would run it in that page.
 	TabHistory func(sessionID string) ([]string, error)
+	// ShownBrowserPage, if not nil, returns a browser page the tab of a
+	// command's page has shown ("" if none; by sessionId, or the targetId
+	// of a Target.sendMessageToTarget). There the commands of actsInPage
+	// are refused too: the page can go back to it (history.back()), and
+	// commands sent right after run there before scry hears of the
+	// navigation.
+	ShownBrowserPage func(sessionID, targetID string) (string, error)
 }
 
 // Verdict is Check's answer for one command.
@@ -114,6 +121,16 @@ func (p Policy) checkAt(cmd Command, msg []byte, sessionID, targetID string) Ver
 		if !WebPage(u) {
 			return refuse("scry: %s is not allowed for role %s on %s, which is not a web page: an agent may only look at the browser's own pages",
 				cmd.Method, p.Role, clip(u))
+		}
+		if p.ShownBrowserPage != nil {
+			shown, err := p.ShownBrowserPage(sessionID, targetID)
+			if err != nil {
+				return refuse("scry: %s is not allowed for role %s on a tab scry cannot check: %v", cmd.Method, p.Role, err)
+			}
+			if shown != "" {
+				return refuse("scry: %s is not allowed for role %s in a tab that has shown %s, which is not a web page (its page can go back there): open a tab of your own (Target.createTarget)",
+					cmd.Method, p.Role, clip(shown))
+			}
 		}
 	}
 	if p.TabHistory != nil && outlivesNavigation[cmd.Method] {
