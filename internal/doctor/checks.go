@@ -308,6 +308,17 @@ func port(name, host string, get func(*config.Config) int) func(context.Context,
 	}
 }
 
+// optionalPort checks a port whose 0 means the door is off.
+func optionalPort(name, host string, get func(*config.Config) int) func(context.Context, Env) Result {
+	check := port(name, host, get)
+	return func(ctx context.Context, env Env) Result {
+		if get(env.Config) == 0 {
+			return Result{Status: Pass, Detail: "off"}
+		}
+		return check(ctx, env)
+	}
+}
+
 func checkDisplay(_ context.Context, env Env) Result {
 	if err := display.CheckFree(env.Config.Display); err != nil {
 		return failure(err)

@@ -109,6 +109,7 @@ func Checks() []Check {
 		{Name: "CDP_INTERNAL_PORT", Fatal: true, Run: port("CDP_INTERNAL_PORT", "127.0.0.1", func(c *config.Config) int { return c.CDPInternalPort })},
 		{Name: "NOVNC_PORT", Fatal: true, Run: port("NOVNC_PORT", "", func(c *config.Config) int { return c.NoVNCPort })},
 		{Name: "VNC_PORT", Fatal: true, Run: port("VNC_PORT", "127.0.0.1", func(c *config.Config) int { return c.VNCPort })},
+		{Name: "CDP_NOAUTH_PORT", Fatal: true, Run: optionalPort("CDP_NOAUTH_PORT", "127.0.0.1", func(c *config.Config) int { return c.CDPNoAuthPort })},
 		{Name: "DISPLAY", Fatal: true, Run: checkDisplay},
 	}
 }

@@ -466,6 +466,11 @@ func TestCDPToken(t *testing.T) {
 	}
 }
 
+// CDP_NOAUTH_PORT unset is a door that stays shut, not "any free port".
+func TestNoAuthPortOff(t *testing.T) {
+	assertResult(t, runCheck(t, "CDP_NOAUTH_PORT", testEnv(t, nil)), Pass, "off")
+}
+
 func TestPortsInUse(t *testing.T) {
 	all, err := net.Listen("tcp", ":0")
 	if err != nil {
@@ -484,6 +489,7 @@ func TestPortsInUse(t *testing.T) {
 		{"NOVNC_PORT", portOf(lo)}, // all interfaces includes loopback
 		{"CDP_INTERNAL_PORT", portOf(lo)},
 		{"VNC_PORT", portOf(all)},
+		{"CDP_NOAUTH_PORT", portOf(lo)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
