@@ -1227,6 +1227,16 @@ func TestAgentCannotActOnBrowserPages(t *testing.T) {
 	}
 	agent.ok(settings, "DOM.getDocument", nil) // looking is allowed
 	agent.ok(settings, "Page.captureScreenshot", nil)
+	// The tab's own WebSocket (/devtools/page/ID, listed by /json/list)
+	// takes commands without a session: they are the page's, and checked
+	// as such.
+	pageWS := dialRaw(t, fmt.Sprintf("ws://127.0.0.1:%d/devtools/page/%s?token=%s", s.CDPPort, settingsTarget, url.QueryEscape(tk.agent)), nil)
+	if m, err := pageWS.try("", "Runtime.evaluate", map[string]any{"expression": "1+1"}); err != nil {
+		t.Fatal(err)
+	} else {
+		wantScryError(t, "Runtime.evaluate on chrome://settings's own WebSocket", m, "", "which is not a web page")
+	}
+	pageWS.ok("", "DOM.getDocument", nil)
 
 	// Navigated to a web page, the tab is still not the agent's to act in:
 	// history.back() from its page goes back to chrome://settings, and

@@ -212,6 +212,19 @@ func (b *browserConn) startWatch(c *cdp.Conn) *watch {
 		}
 		if err == nil {
 			b.watched = c
+			if targets != nil {
+				targets.watching()
+				// The moment the connection is lost, navigations go
+				// unseen: nothing the events told is trusted from then.
+				go func() {
+					<-c.Done()
+					b.mu.Lock()
+					defer b.mu.Unlock()
+					if b.watched == c {
+						targets.forget()
+					}
+				}()
+			}
 			return
 		}
 		if b.log == nil {

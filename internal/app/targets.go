@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +28,12 @@ type targetURLs struct {
 	// page goes back there.
 	shown   map[string]string
 	checked map[string]bool
+	// live is set while discovery is subscribed on a connection that is
+	// up: only then do the events tell every navigation, and a tab's
+	// mark can be trusted without reading its history again. gen counts
+	// the losses, so a read begun before one is not trusted after it.
+	live bool
+	gen  uint64
 
 	// history reads a tab's history; History in production.
 	history func(targetID string) ([]string, error)
@@ -99,7 +106,8 @@ func (t *targetURLs) note(method string, params json.RawMessage) {
 func (t *targetURLs) BrowserPageShown(targetID string) (string, error) {
 	t.mu.Lock()
 	typ, known := t.types[targetID]
-	u, checked := t.shown[targetID], t.checked[targetID]
+	u, checked := t.shown[targetID], t.checked[targetID] && t.live
+	gen := t.gen
 	t.mu.Unlock()
 	if known && typ != "page" || checked {
 		return u, nil
@@ -110,10 +118,19 @@ func (t *targetURLs) BrowserPageShown(targetID string) (string, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	first := ""
 	for _, h := range urls {
-		if _, ok := t.shown[targetID]; !ok && !cdprole.WebPage(h) {
-			t.shown[targetID] = h
+		if first == "" && !cdprole.WebPage(h) {
+			first = h
 		}
+	}
+	if t.gen != gen || !t.live {
+		// The watch was lost meanwhile, or is not up: this read is the
+		// answer, and is not kept.
+		return cmp.Or(t.shown[targetID], first), nil
+	}
+	if _, ok := t.shown[targetID]; !ok && first != "" {
+		t.shown[targetID] = first
 	}
 	if _, live := t.urls[targetID]; live {
 		t.checked[targetID] = true
@@ -121,11 +138,21 @@ func (t *targetURLs) BrowserPageShown(targetID string) (string, error) {
 	return t.shown[targetID], nil
 }
 
-// forget empties the map: a new connection's discovery reports every
-// target again (after a redial some may have gone meanwhile).
+// watching says discovery is subscribed on a connection that is up.
+func (t *targetURLs) watching() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.live = true
+}
+
+// forget empties the maps when the connection is lost and before a new
+// one's discovery reports every target again (after a redial some may
+// have gone meanwhile, and navigations went unseen).
 func (t *targetURLs) forget() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.live = false
+	t.gen++
 	clear(t.urls)
 	clear(t.types)
 	// Navigations may have gone unseen meanwhile: histories are read

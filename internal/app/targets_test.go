@@ -34,6 +34,7 @@ func TestBrowserPageShown(t *testing.T) {
 	tu.note("Target.targetCreated", info("clean", "page", "https://a.example/"))
 	tu.note("Target.targetCreated", info("restored", "page", "https://a.example/"))
 	tu.note("Target.targetCreated", info("frame", "iframe", "https://b.example/"))
+	tu.watching()
 
 	ask := func(id, want string) {
 		t.Helper()
@@ -64,10 +65,45 @@ func TestBrowserPageShown(t *testing.T) {
 	tu.note("Target.targetDestroyed", json.RawMessage(`{"targetId":"clean"}`))
 	tu.note("Target.targetCreated", info("clean", "page", "https://a.example/"))
 	ask("clean", "")
+	// The connection is lost: until a new watch is up, every ask reads
+	// the history (navigations go unseen meanwhile).
 	tu.forget()
 	tu.note("Target.targetCreated", info("clean", "page", "https://a.example/"))
 	ask("clean", "")
-	if reads["clean"] != 3 {
-		t.Errorf("the clean tab's history read %d times, want 3 (again after it went, again after the redial)", reads["clean"])
+	ask("clean", "")
+	if reads["clean"] != 4 {
+		t.Errorf("the clean tab's history read %d times, want 4 (again after it went, at each ask while not watching)", reads["clean"])
+	}
+	tu.watching()
+	ask("clean", "")
+	ask("clean", "")
+	if reads["clean"] != 5 {
+		t.Errorf("the clean tab's history read %d times, want 5 (once more when watching again)", reads["clean"])
+	}
+}
+
+// A history read that the loss of the watch overtook answers that one
+// ask, and is not kept as the tab's mark.
+func TestBrowserPageShownReadOvertakenByALoss(t *testing.T) {
+	tu := newTargetURLs("127.0.0.1:1")
+	reads := 0
+	tu.history = func(string) ([]string, error) {
+		reads++
+		if reads == 1 {
+			tu.forget()
+			tu.note("Target.targetCreated", info("tab", "page", "https://a.example/"))
+			tu.watching()
+		}
+		return []string{"https://a.example/"}, nil
+	}
+	tu.note("Target.targetCreated", info("tab", "page", "https://a.example/"))
+	tu.watching()
+	for range 2 {
+		if u, err := tu.BrowserPageShown("tab"); u != "" || err != nil {
+			t.Fatalf("BrowserPageShown = %q, %v", u, err)
+		}
+	}
+	if reads != 2 {
+		t.Errorf("%d history reads, want 2: the first, overtaken, is not kept", reads)
 	}
 }

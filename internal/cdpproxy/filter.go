@@ -57,6 +57,9 @@ type conn struct {
 	id  uint64
 	who tokens.Token
 	log *slog.Logger
+	// page is the target of a page's own WebSocket (/devtools/page/ID),
+	// "" on the browser's.
+	page string
 }
 
 // filterConn is one scoped (or audited) connection.
@@ -92,7 +95,7 @@ func (p *Proxy) filter(c conn, client net.Conn, clientBuf *bufio.Reader, backend
 	backendBuf = rawReader(backendBuf, backend)
 	f := &filterConn{
 		p: p, c: c, client: client, backend: backend,
-		policy:   cdprole.Policy{Role: c.who.Role, DownloadDir: p.cfg.DownloadDir, PersonHasControl: p.cfg.PersonHasControl},
+		policy:   cdprole.Policy{Role: c.who.Role, DownloadDir: p.cfg.DownloadDir, PersonHasControl: p.cfg.PersonHasControl, Target: c.page},
 		audit:    newAuditTrail(p, c),
 		sessions: newSessionPages(),
 	}
@@ -172,6 +175,9 @@ func (f *filterConn) upstream(ctx context.Context, br *bufio.Reader) (int64, err
 		cfg.Release = f.p.cmdMem.Release
 	}
 	r := wsframe.NewReader(br, cfg)
+	// A command that could not be passed on (Chromium's side closed)
+	// gives its memory back too.
+	defer r.Release()
 	var sent int64
 	for {
 		m, err := r.Next()
@@ -385,7 +391,10 @@ func (f *filterConn) whole(br *bufio.Reader, h wsframe.Header, change func([]byt
 
 // tabHistory is the history of the tab a session of this connection is on
 // (cdprole.Policy.TabHistory).
-func (f *filterConn) tabHistory(sessionID string) ([]string, error) {
+func (f *filterConn) tabHistory(sessionID, targetID string) ([]string, error) {
+	if sessionID == "" {
+		return f.p.cfg.TargetHistory(targetID)
+	}
 	targetID, _, ok := f.sessions.page(sessionID)
 	if !ok {
 		return nil, fmt.Errorf("session %q is not one of this connection's", cut(sessionID, maxIDLen))

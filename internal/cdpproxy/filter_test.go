@@ -28,6 +28,18 @@ const (
 	observerTok = "observer-token-0123456"
 )
 
+// webTargets is the fake browser's tabs as scry's own discovery knows
+// them: P1 and P2 show web pages, SETTINGS chrome://settings.
+func webTargets(id string) (string, bool) {
+	switch id {
+	case "P1", "P2":
+		return "https://example.com/", true
+	case "SETTINGS":
+		return "chrome://settings/", true
+	}
+	return "", false
+}
+
 func scopedTokens(t *testing.T) *tokens.Set {
 	t.Helper()
 	s, err := tokens.Parse(strings.NewReader("ops admin " + adminTok + "\nbot agent " + agentTok + "\nwatch observer " + observerTok + "\n"))
@@ -57,7 +69,7 @@ func scopedBridge(t *testing.T, mode string) (*bridge, *scrytest.LogBuffer) {
 	t.Helper()
 	fc := newFakeChrome(t)
 	audit := &scrytest.LogBuffer{}
-	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Tokens: scopedTokens(t),
+	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Tokens: scopedTokens(t), TargetURL: webTargets,
 		Audit: slog.New(slog.NewJSONHandler(audit, nil)), AuditMode: mode, DownloadDir: "/dl"})
 	return b, audit
 }
@@ -344,7 +356,7 @@ func TestAgentInputWhilePersonHasControl(t *testing.T) {
 	fc := newFakeChrome(t)
 	var mu sync.Mutex
 	active := true
-	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Tokens: scopedTokens(t),
+	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Tokens: scopedTokens(t), TargetURL: webTargets,
 		PersonHasControl: func() (string, bool) { mu.Lock(); defer mu.Unlock(); return "h_123", active }})
 	c, _, err := b.dial(t, "ws://"+b.public()+"/devtools/page/P1", bearerHeader(agentTok))
 	if err != nil {
@@ -360,5 +372,35 @@ func TestAgentInputWhilePersonHasControl(t *testing.T) {
 	mu.Unlock()
 	if got := call(t, c, input); got != input {
 		t.Fatalf("input after the handoff: got %s", got)
+	}
+}
+
+// On a page's own WebSocket (/devtools/page/ID) a command without a
+// sessionId goes to that page: it is checked as that page's, so an agent
+// cannot run code in chrome://settings by connecting to its tab's socket.
+func TestAgentOnAPagesOwnWebSocket(t *testing.T) {
+	b, _ := scopedBridge(t, "summary")
+	dial := func(id string) *websocket.Conn {
+		t.Helper()
+		c, _, err := b.dial(t, "ws://"+b.public()+"/devtools/page/"+id, bearerHeader(agentTok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	eval := `{"id":1,"method":"Runtime.evaluate","params":{"expression":"1"}}`
+	if got := call(t, dial("P1"), eval); got != eval {
+		t.Errorf("Runtime.evaluate on a web page's socket: %s, want it forwarded", got)
+	}
+	settings := dial("SETTINGS")
+	if got := call(t, settings, eval); !strings.Contains(got, "chrome://settings/, which is not a web page") {
+		t.Errorf("Runtime.evaluate on chrome://settings's own socket: %s, want scry's refusal", got)
+	}
+	look := `{"id":2,"method":"DOM.getDocument","params":{}}`
+	if got := call(t, settings, look); got != look {
+		t.Errorf("DOM.getDocument on chrome://settings's own socket: %s, want it forwarded", got)
+	}
+	if got := call(t, dial("UNKNOWN"), eval); !strings.Contains(got, "scry does not know") {
+		t.Errorf("Runtime.evaluate on an unknown page's socket: %s, want scry's refusal", got)
 	}
 }

@@ -3,13 +3,17 @@ package cdpproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/dataplanelabs/scry/internal/cdprole"
+	"github.com/dataplanelabs/scry/internal/tokens"
 	"github.com/dataplanelabs/scry/internal/wsframe"
 )
 
@@ -59,7 +63,7 @@ func command(id, size int) []byte {
 // Every byte comes back once the connections are done.
 func TestCommandMemoryIsShared(t *testing.T) {
 	fc := newFakeChrome(t)
-	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Tokens: scopedTokens(t), AuditMode: "off",
+	b := newBridge(t, Config{Backend: fc.addr, Policy: allowPublic, Tokens: scopedTokens(t), TargetURL: webTargets, AuditMode: "off",
 		DownloadDir: "/dl", CommandMemory: 1 << 20})
 	free := func(n int64) bool {
 		if b.p.cmdMem.TryAcquire(n) {
@@ -103,4 +107,29 @@ func TestCommandMemoryIsShared(t *testing.T) {
 		w.c.Close()
 	}
 	waitFor(t, "all command memory back", func() bool { return free(1 << 20) })
+}
+
+// failingConn is Chromium's side of a connection that is gone: writes fail.
+type failingConn struct{ net.Conn }
+
+func (failingConn) Write([]byte) (int, error) { return 0, net.ErrClosed }
+func (failingConn) Close() error              { return nil }
+
+// A command that cannot be passed on (Chromium closed the tab's socket
+// while it was written) gives its memory back: otherwise each such
+// command would shrink the budget for good.
+func TestCommandMemoryBackWhenChromiumIsGone(t *testing.T) {
+	p := New(Config{Backend: "127.0.0.1:1", Logger: slog.New(slog.DiscardHandler), AuditMode: "off", DownloadDir: "/dl",
+		CommandMemory: 1 << 20, TargetURL: webTargets})
+	who := tokens.Token{Name: "bot", Role: cdprole.Agent}
+	fc := &filterConn{p: p, c: conn{who: who, log: p.log, page: "P1"}, client: &sinkConn{}, backend: failingConn{},
+		policy: cdprole.Policy{Role: cdprole.Agent, DownloadDir: "/dl", Target: "P1", PageURL: func(string, string) (string, bool) { return "https://example.com/", true }},
+		audit:  newAuditTrail(p, conn{who: who})}
+	in := wsframe.AppendFrame(nil, wsframe.OpText, true, &rawKey, command(1, 300<<10))
+	if _, err := fc.upstream(context.Background(), bufio.NewReader(bytes.NewReader(in))); err == nil {
+		t.Fatal("upstream to a closed Chromium: no error")
+	}
+	if !p.cmdMem.TryAcquire(1 << 20) {
+		t.Error("the command's memory was not given back")
+	}
 }

@@ -795,13 +795,24 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, who token
 	var up, down int64
 	var reason string
 	if filtered {
-		up, down, reason = p.filter(conn{id: id, who: who, log: log}, client, crw.Reader, backend, br)
+		up, down, reason = p.filter(conn{id: id, who: who, log: log, page: pageTarget(out.URL.EscapedPath())}, client, crw.Reader, backend, br)
 	} else {
 		up, down, reason = splice(client, crw.Reader, backend, br)
 	}
 	d := time.Since(start)
 	p.obs.ConnClosed(d, up, down)
 	log.Info("cdp connection closed", "duration", d.Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "reason", reason)
+}
+
+// pageTarget is the target of a page's own WebSocket path, as Chromium
+// reads it (what follows /devtools/page/ in the path it is sent), "" for
+// any other path (the browser's; Chromium refuses the rest).
+func pageTarget(escapedPath string) string {
+	id, _ := strings.CutPrefix(escapedPath, "/devtools/page/")
+	if id == escapedPath {
+		return ""
+	}
+	return id
 }
 
 // spliceGrace bounds how long one direction may go on after the other

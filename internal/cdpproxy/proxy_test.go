@@ -102,7 +102,7 @@ func (fc *fakeChrome) serve(w http.ResponseWriter, r *http.Request) {
 		})
 	case "/json/protocol":
 		writeJSON(w, map[string]any{"domains": []string{}})
-	case "/devtools/browser/B1", "/devtools/page/P1":
+	case "/devtools/browser/B1", "/devtools/page/P1", "/devtools/page/SETTINGS", "/devtools/page/UNKNOWN":
 		if origin := r.Header.Get("Origin"); origin != "" {
 			http.Error(w, "Rejected an incoming WebSocket connection from the "+origin+" origin. "+
 				"Use the command line flag --remote-allow-origins="+origin+" to allow connections from this origin "+

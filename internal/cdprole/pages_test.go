@@ -110,7 +110,7 @@ func TestAgentOnTabsWithBrowserPagesInHistory(t *testing.T) {
 		"S-clean":   {"about:blank", "https://example.com/"},
 		"S-settled": {"chrome://settings/", "https://example.com/"},
 	}
-	p := Policy{Role: Agent, TabHistory: func(sid string) ([]string, error) {
+	p := Policy{Role: Agent, TabHistory: func(sid, _ string) ([]string, error) {
 		h, ok := histories[sid]
 		if !ok {
 			return nil, fmt.Errorf("unknown session")

@@ -29,11 +29,16 @@ type Policy struct {
 	// the document there are refused (actsInPage).
 	PageURL func(sessionID, targetID string) (url string, ok bool)
 	// TabHistory, if not nil, returns the URLs in the history of the tab
-	// a session is on. What outlives a navigation (a script for new
+	// a session (or, without one, a target) is on. What outlives a navigation (a script for new
 	// documents, request interception) is refused to an agent on a tab
 	// whose history holds a browser page: going back there (history.back()
 	// from the page itself) would run it in that page.
-	TabHistory func(sessionID string) ([]string, error)
+	TabHistory func(sessionID, targetID string) ([]string, error)
+	// Target is the target the connection itself is attached to: on a
+	// page's own WebSocket (/devtools/page/ID), a command without a
+	// sessionId goes to that page, and is checked as the page's; "" on
+	// the browser's.
+	Target string
 	// ShownBrowserPage, if not nil, returns a browser page the tab of a
 	// command's page has shown ("" if none; by sessionId, or the targetId
 	// of a Target.sendMessageToTarget). There the commands of actsInPage
@@ -99,6 +104,9 @@ func (p Policy) Check(cmd Command, msg []byte) Verdict {
 // check decides one command that is not itself a sendMessageToTarget
 // wrapper.
 func (p Policy) check(cmd Command, msg []byte) Verdict {
+	if cmd.SessionID == "" {
+		return p.checkAt(cmd, msg, "", p.Target)
+	}
 	return p.checkAt(cmd, msg, cmd.SessionID, "")
 }
 
@@ -134,10 +142,10 @@ func (p Policy) checkAt(cmd Command, msg []byte, sessionID, targetID string) Ver
 		}
 	}
 	if p.TabHistory != nil && outlivesNavigation[cmd.Method] {
-		if sessionID == "" {
+		if sessionID == "" && targetID == "" {
 			return refuse("scry: %s is allowed for role %s on a page's session only, not the browser's", cmd.Method, p.Role)
 		}
-		urls, err := p.TabHistory(sessionID)
+		urls, err := p.TabHistory(sessionID, targetID)
 		if err != nil {
 			return refuse("scry: %s is not allowed for role %s on a tab scry cannot check: %v", cmd.Method, p.Role, err)
 		}

@@ -37,16 +37,17 @@ type ReaderConfig struct {
 	// means DefaultMaxMessage (64 MiB). A frame that would exceed it is
 	// refused from its header, before its payload is read or allocated.
 	MaxMessage int64
-	// Reserve, if set, is called before a data frame's payload is read,
-	// with the memory the Reader will hold for it (n, twice its length:
-	// the raw frame and the unmasked payload) and what it already holds
-	// for the message (held, from its earlier fragments). It may block
+	// Reserve, if set, is called before each chunk (up to 1 MiB) of a
+	// data frame's payload is read, with the memory the Reader will hold
+	// for it (n, twice its length: the raw frame and the unmasked
+	// payload) and what it already holds for the message (held, from
+	// earlier chunks and fragments). It may block
 	// until n is free, but only while held is 0: a Reader blocked holding
 	// memory could wait forever on others doing the same. An error ends
 	// the read: Next returns it. Release gets back what Reserve granted
 	// for a message when the next Next begins (the caller is done with
-	// the message) or when reading fails. Together they bound the memory
-	// of many Readers at once.
+	// the message), when reading fails, or at Release. Together they bound
+	// the memory of many Readers at once.
 	Reserve func(n, held int64) error
 	Release func(n int64)
 }
@@ -93,6 +94,11 @@ func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
 	}
 	return &Reader{src: r, requireMask: cfg.RequireMask, max: m, reserve: cfg.Reserve, release: cfg.Release}
 }
+
+// Release gives back what Reserve granted for the message last returned
+// (or being read): for a caller that stops calling Next without an error,
+// as when the message could not be passed on.
+func (r *Reader) Release() { r.giveBack() }
 
 // giveBack returns what reserve granted for the last message.
 func (r *Reader) giveBack() {
@@ -158,7 +164,7 @@ func (r *Reader) next() (Message, error) {
 		if h.Opcode.IsControl() {
 			r.ctlRaw = append(r.ctlRaw[:0], r.hdr[:n]...)
 			start := len(r.ctlRaw)
-			if r.ctlRaw, err = r.readPayload(r.ctlRaw, h.Length); err != nil {
+			if r.ctlRaw, err = r.readPayload(r.ctlRaw, h.Length, false); err != nil {
 				return Message{}, err
 			}
 			r.ctlPayload = append(r.ctlPayload[:0], r.ctlRaw[start:]...)
@@ -185,15 +191,9 @@ func (r *Reader) next() (Message, error) {
 			r.op = h.Opcode
 			r.inMessage = true
 		}
-		if r.reserve != nil && h.Length > 0 {
-			if err := r.reserve(2*h.Length, r.reserved); err != nil {
-				return Message{}, err
-			}
-			r.reserved += 2 * h.Length
-		}
 		r.raw = append(r.raw, r.hdr[:n]...)
 		start := len(r.raw)
-		if r.raw, err = r.readPayload(r.raw, h.Length); err != nil {
+		if r.raw, err = r.readPayload(r.raw, h.Length, true); err != nil {
 			return Message{}, err
 		}
 		pstart := len(r.payload)
@@ -218,10 +218,19 @@ func (r *Reader) opOf(h Header) Opcode {
 }
 
 // readPayload appends n bytes from the source onto dst. It grows dst as
-// the bytes arrive, at most readChunk ahead of them.
-func (r *Reader) readPayload(dst []byte, n int64) ([]byte, error) {
+// the bytes arrive, at most readChunk ahead of them, and, for a data
+// frame (reserve), asks Reserve for each chunk's share before reading it:
+// a header announcing a large payload that never comes holds at most one
+// chunk's.
+func (r *Reader) readPayload(dst []byte, n int64, reserve bool) ([]byte, error) {
 	for n > 0 {
 		c := int(min(n, readChunk))
+		if reserve && r.reserve != nil {
+			if err := r.reserve(2*int64(c), r.reserved); err != nil {
+				return dst, err
+			}
+			r.reserved += 2 * int64(c)
+		}
 		l := len(dst)
 		if cap(dst)-l < c {
 			dst = append(dst[:cap(dst)], make([]byte, c-(cap(dst)-l))...)

@@ -414,3 +414,35 @@ func TestReserveAndRelease(t *testing.T) {
 		}
 	}
 }
+
+// A large frame is reserved chunk by chunk as it is read, so a header
+// that announces much and sends little holds one chunk's share; Release
+// gives back what a message holds when the caller stops early.
+func TestReserveByChunk(t *testing.T) {
+	payload := bytes.Repeat([]byte("z"), 2*readChunk+readChunk/2)
+	stream := AppendFrame(nil, OpBinary, true, &testMask, payload)
+	b := &budget{}
+	r := NewReader(bytes.NewReader(stream), b.config())
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint([]string{"reserve 2097152", "reserve 2097152", "reserve 1048576"})
+	if got := fmt.Sprint(b.calls); got != want {
+		t.Errorf("calls %s, want %s", got, want)
+	}
+	r.Release()
+	r.Release()
+	if b.held != 0 {
+		t.Errorf("%d bytes held after Release, want 0", b.held)
+	}
+
+	// Only a header and a few bytes: one chunk reserved, not 2.5 MiB.
+	b = &budget{}
+	r = NewReader(bytes.NewReader(stream[:100]), b.config())
+	if _, err := r.Next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Next on a cut frame = %v", err)
+	}
+	if b.peak != 2*readChunk || b.held != 0 {
+		t.Errorf("a cut 2.5 MiB frame: peak %d held, %d after; want %d, 0", b.peak, b.held, 2*readChunk)
+	}
+}
