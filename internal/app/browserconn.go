@@ -185,6 +185,7 @@ func (b *browserConn) startWatch(c *cdp.Conn) *watch {
 	}
 	w := &watch{conn: c, done: make(chan struct{})}
 	b.watching = w
+	b.watched = nil // an older connection's watch no longer counts
 	nav, created, targets := b.nav, b.pageCreated, b.targets
 	if targets != nil {
 		targets.forget()
@@ -207,8 +208,14 @@ func (b *browserConn) startWatch(c *cdp.Conn) *watch {
 		cancel()
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		if b.watching == w {
-			b.watching = nil
+		if b.watching != w {
+			return // a newer watch took over
+		}
+		b.watching = nil
+		select {
+		case <-c.Done():
+			err = errors.New("the connection closed")
+		default:
 		}
 		if err == nil {
 			b.watched = c

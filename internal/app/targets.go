@@ -143,6 +143,8 @@ func (t *targetURLs) watching() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.live = true
+	// A read begun before the watch was up may have missed a navigation.
+	t.gen++
 }
 
 // forget empties the maps when the connection is lost and before a new

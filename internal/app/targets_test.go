@@ -107,3 +107,26 @@ func TestBrowserPageShownReadOvertakenByALoss(t *testing.T) {
 		t.Errorf("%d history reads, want 2: the first, overtaken, is not kept", reads)
 	}
 }
+
+// A read begun while the watch was not yet up is not kept when the watch
+// comes up during it: a navigation in between went unseen.
+func TestBrowserPageShownReadBeforeTheWatch(t *testing.T) {
+	tu := newTargetURLs("127.0.0.1:1")
+	reads := 0
+	tu.history = func(string) ([]string, error) {
+		reads++
+		if reads == 1 {
+			tu.watching()
+		}
+		return []string{"https://a.example/"}, nil
+	}
+	tu.note("Target.targetCreated", info("tab", "page", "https://a.example/"))
+	for range 2 {
+		if u, err := tu.BrowserPageShown("tab"); u != "" || err != nil {
+			t.Fatalf("BrowserPageShown = %q, %v", u, err)
+		}
+	}
+	if reads != 2 {
+		t.Errorf("%d history reads, want 2: the first began before the watch was up", reads)
+	}
+}

@@ -97,8 +97,17 @@ func NewReader(r io.Reader, cfg ReaderConfig) *Reader {
 
 // Release gives back what Reserve granted for the message last returned
 // (or being read): for a caller that stops calling Next without an error,
-// as when the message could not be passed on.
-func (r *Reader) Release() { r.giveBack() }
+// as when the message could not be passed on. The Reader is done then:
+// Next returns ErrReleased.
+func (r *Reader) Release() {
+	r.giveBack()
+	if r.err == nil {
+		r.err = ErrReleased
+	}
+}
+
+// ErrReleased is Next's error after Release.
+var ErrReleased = errors.New("wsframe: reader released")
 
 // giveBack returns what reserve granted for the last message.
 func (r *Reader) giveBack() {

@@ -435,6 +435,9 @@ func TestReserveByChunk(t *testing.T) {
 	if b.held != 0 {
 		t.Errorf("%d bytes held after Release, want 0", b.held)
 	}
+	if _, err := r.Next(); !errors.Is(err, ErrReleased) {
+		t.Errorf("Next after Release = %v, want ErrReleased", err)
+	}
 
 	// Only a header and a few bytes: one chunk reserved, not 2.5 MiB.
 	b = &budget{}
