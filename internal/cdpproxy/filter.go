@@ -185,7 +185,7 @@ func (f *filterConn) upstream(ctx context.Context, br *bufio.Reader) (int64, err
 			var pe *wsframe.ProtocolError
 			switch {
 			case errors.Is(err, errCommandMemory):
-				f.c.log.Warn("the memory for scoped tokens' commands is used up, and this connection was halfway through a fragmented command; closing it",
+				f.c.log.Warn("the memory for scoped tokens' commands is used up, and this connection was halfway through a large or fragmented command; closing it",
 					"command_memory_mib", f.p.cfg.CommandMemory>>20)
 				f.closeClient(wsframe.CloseTryAgainLater, "scry: "+errCommandMemory.Error())
 			case errors.As(err, &pe):

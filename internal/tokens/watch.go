@@ -25,11 +25,11 @@ const WatchInterval = 3 * time.Second
 
 // File keeps the tokens of a tokens file (CDP_TOKENS_FILE) current while
 // scry runs: when the file's content changes (and stays so for one more
-// read), it hands the new Set to Changed, so tokens are added, rotated and revoked without
-// a restart (which would restart the browser). A file that no longer
-// reads (a bad line, gone, empty) changes nothing: the tokens in use stay,
-// and the error is logged, once per content, naming the line but never a
-// token.
+// read), it hands the new Set to Changed, so tokens are added, rotated
+// and revoked without a restart (which would restart the browser). A file
+// that no longer reads (a bad line, gone, empty) changes nothing: the
+// tokens in use stay, and the error is logged, once per content, naming
+// the line but never a token.
 type File struct {
 	Path string
 	// Legacy is CDP_TOKEN's token, added to every Set read (as at start).
