@@ -1,6 +1,7 @@
 package display
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -72,12 +73,21 @@ func TestSocketPath(t *testing.T) {
 // starting at from.
 func freeDisplay(t *testing.T, from int) string {
 	t.Helper()
+	// Above the integration harness's :140-:2000 (scrytest.FreeDisplay),
+	// whose scrys run while these tests do.
+	from += 2000
+	abstract, _ := os.ReadFile("/proc/net/unix")
 	for n := from; n < from+200; n++ {
 		d := fmt.Sprintf(":%d", n)
 		if _, err := os.Lstat(SocketPath(d)); err == nil {
 			continue
 		}
 		if _, err := os.Lstat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
+			continue
+		}
+		// An X server in another mount namespace (this package's own
+		// tests make some) shows only by its abstract socket.
+		if bytes.Contains(abstract, fmt.Appendf(nil, "@/tmp/.X11-unix/X%d\n", n)) {
 			continue
 		}
 		return d
