@@ -21,7 +21,9 @@ func startXvfb(t *testing.T) string {
 	if _, err := exec.LookPath("Xvfb"); err != nil {
 		t.Skip("Xvfb not installed: apt-get install xvfb")
 	}
-	for n := 400 + os.Getpid()%200; n < 1000; n++ {
+	// Above the integration harness's :140-:2000 (scrytest.FreeDisplay),
+	// whose scrys run while these tests do.
+	for n := 2300 + os.Getpid()%200; n < 2700; n++ {
 		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
 			continue
 		}

@@ -67,16 +67,18 @@ func stopChild(t testing.TB, cmd *exec.Cmd, exited <-chan struct{}) {
 	}
 }
 
-// startXvfb starts Xvfb on a free display :100-:199 and returns it. Xvfb
+// startXvfb starts Xvfb on a free display :2100-:2199 and returns it. Xvfb
 // reports readiness by writing the display number to -displayfd.
 func startXvfb(t testing.TB, width, height int) string {
 	t.Helper()
 	needBinaries(t, "Xvfb")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	start := 100 + int(time.Now().UnixNano()%100)
+	// Above the integration harness's :140-:2000 (scrytest.FreeDisplay),
+	// whose scrys run while these tests do.
+	start := 2100 + int(time.Now().UnixNano()%100)
 	for i := range 100 {
-		n := 100 + (start-100+i)%100
+		n := 2100 + (start-2100+i)%100
 		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
 			continue
 		}
